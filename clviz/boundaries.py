@@ -1,0 +1,97 @@
+"""Decision boundaries: forgetting you can see.
+
+1. A 2-D toy problem (Gaussian blobs on a ring, or interleaved spiral arms), two classes per
+   task, learned class-incrementally by a small MLP: after each task the decision regions over
+   a grid show old classes' regions being taken over by the new ones.
+2. The real model's latent space: the latent features of test samples projected to 2-D by PCA,
+   with the decision regions of the model's own head over that plane (grid points mapped back
+   into latent space through the PCA basis).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import data as D
+from . import metrics, models
+from .losses import make_loss
+from .train import run_sequential
+
+
+def toy_data(kind: str, n_classes: int, seed: int, n_train=200, n_test=100) -> D.Data:
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n):
+        y = torch.arange(n_classes).repeat_interleave(n)
+        if kind == "spirals":
+            t = torch.rand(len(y), generator=g) * 3.0 + 0.5  # position along the arm
+            a = t + 2 * math.pi * y / n_classes
+            x = torch.stack([t * torch.cos(a), t * torch.sin(a)], 1) + 0.15 * torch.randn(len(y), 2, generator=g)
+        else:
+            a = 2 * math.pi * y / n_classes
+            x = 3.0 * torch.stack([torch.cos(a), torch.sin(a)], 1) + 0.7 * torch.randn(len(y), 2, generator=g)
+        return x, y
+
+    (xtr, ytr), (xte, yte) = make(n_train), make(n_test)
+    return D.Data(kind, xtr, ytr, xte, yte, n_classes, (2,), 0.0, 1.0, f"toy {kind}")
+
+
+def grid_of(x, n):
+    lo, hi = x.min(0).values - 0.5, x.max(0).values + 0.5
+    gx, gy = torch.linspace(lo[0], hi[0], n), torch.linspace(lo[1], hi[1], n)
+    g = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).reshape(-1, 2)
+    return g, [lo.tolist(), hi.tolist()]
+
+
+@torch.no_grad()
+def regions(model, g):
+    """Predicted class and its probability at each grid point."""
+    model.eval()
+    p = torch.softmax(model(g), 1)
+    model.train()
+    conf, cls = p.max(1)
+    return {"cls": cls.tolist(), "conf": conf.numpy().round(3).tolist()}
+
+
+@torch.no_grad()
+def latent_plane(model, data, n_grid, n_points=400):
+    """PCA of the latent test features to 2-D, and the head's decisions over that plane."""
+    z, h = metrics.forward_all(model, data.x_test)
+    mu = h.mean(0)
+    _, _, v = torch.linalg.svd(h - mu, full_matrices=False)
+    basis = v[:2]                                   # (2, latent)
+    xy = (h - mu) @ basis.T
+    g, box = grid_of(xy.cpu(), n_grid)
+    logits = model.head(mu + g.to(h.device) @ basis)  # grid point -> latent vector on the plane -> head
+    p = torch.softmax(logits, 1)
+    conf, cls = p.max(1)
+    idx = torch.randperm(len(xy), generator=torch.Generator().manual_seed(0))[:n_points]
+    return {"points": xy[idx.to(xy.device)].cpu().numpy().round(3).tolist(), "labels": data.y_test[idx].tolist(),
+            "pred": z.argmax(1)[idx].tolist(), "grid": {"cls": cls.tolist(), "conf": conf.cpu().numpy().round(3).tolist()},
+            "box": box}
+
+
+def boundaries(cfg, data, tasks, rep):
+    n_cls = 2 * cfg.toy_tasks
+    toy = toy_data(cfg.toy, n_cls, cfg.seed)
+    toy_tasks = tuple((2 * k, 2 * k + 1) for k in range(cfg.toy_tasks))
+    g, box = grid_of(toy.x_train, cfg.grid)
+    torch.manual_seed(cfg.seed)
+    net = models.mlp(2, (64, 64), n_cls)
+    hist = run_sequential(net, toy, toy_tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.toy_lr,
+                          epochs=cfg.toy_epochs, batch_size=min(cfg.batch_size, 2 * 200), seed=cfg.seed,
+                          on_event=rep("toy"), extra=lambda m, k: {"regions": regions(m, g)}, grad_norms=False)
+    from .experiments import new_model  # the real model, as in the other experiments
+    model = new_model(cfg, data)
+    hist_real = run_sequential(model, data, tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.lr,
+                               epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, on_event=rep("latent"),
+                               extra=lambda m, k: {"plane": latent_plane(m, data, cfg.grid)}, grad_norms=False)
+    return {
+        "toy": {"tasks": [list(t) for t in toy_tasks], "grid_n": cfg.grid, "box": box,
+                "points": toy.x_test.numpy().round(3).tolist(), "labels": toy.y_test.tolist(),
+                "regions": [t["regions"] for t in hist["tasks"]], "acc_seen": [t["acc_seen"] for t in hist["tasks"]],
+                "matrix": hist["matrix"]},
+        "latent": {"planes": [t["plane"] for t in hist_real["tasks"]], "acc_seen": [t["acc_seen"] for t in hist_real["tasks"]],
+                   "matrix": hist_real["matrix"]},
+    }

@@ -1,0 +1,293 @@
+"""Datasets -> preloaded, normalised tensors on the device, and class-incremental task splits.
+
+Everything is loaded once through torchvision's own dataset classes (so the real IDX and
+CIFAR pickle parsers are used), normalised once, and kept as one float tensor on the device.
+Batches are `randperm` index slices (see `get_batch`): no DataLoader, no PIL in the hot loop.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE_DATA = REPO / "cache" / "data"
+SYSTEM_DIRS = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar100")
+DOWNLOAD_TIMEOUT_S = 30
+
+# torchvision class name (= its folder under the root) and the files it needs in <root>/<folder>/raw
+_IDX = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+_TV = {"mnist": ("MNIST", _IDX), "fashion-mnist": ("FashionMNIST", _IDX)}
+
+
+class DataError(ValueError):
+    """Bad or missing data; the message says what to do about it."""
+
+
+@dataclass(frozen=True, eq=False)
+class Data:
+    name: str
+    x_train: torch.Tensor  # (N, *shape) float32, normalised, on the device
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    shape: tuple  # one sample's shape: (64,) for digits, (1, 28, 28), (3, 32, 32)
+    mean: float  # to undo the normalisation for display
+    std: float
+    source: str  # where it came from, for the sidebar and the report
+
+    @property
+    def device(self) -> torch.device:
+        return self.x_train.device
+
+    def subset(self, classes, split="train"):
+        """(x, y) restricted to `classes` (kept on the device)."""
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        mask = torch.isin(y, torch.as_tensor(list(classes), device=y.device))
+        return x[mask], y[mask]
+
+    def image(self, i: int, split="test"):
+        """One sample as a (H, W) or (H, W, 3) float array in [0, 1] for st.image."""
+        x = (self.x_test if split == "test" else self.x_train)[i].detach().cpu()
+        x = x * self.std + self.mean
+        if self.name == "digits":
+            x = x.reshape(8, 8) / 16.0
+        elif x.shape[0] == 1:
+            x = x[0]
+        else:
+            x = x.permute(1, 2, 0)
+        return x.clamp(0, 1).numpy()
+
+
+def get_batch(x, y, idx, i, batch_size):
+    """The i-th batch of a `randperm` ordering: index slicing on tensors already on the device."""
+    j = idx[i * batch_size:(i + 1) * batch_size]
+    return x[j], y[j]
+
+
+# ---------------------------------------------------------------- task splits
+
+DEFAULT_TASKS = {10: "1,2;3,4;5,6;7,8;9,0", 100: ";".join(",".join(str(10 * t + c) for c in range(10)) for t in range(10))}
+
+
+def parse_tasks(text, num_classes: int):
+    """'1,2;3,4' -> ((1, 2), (3, 4)), validated against the dataset's classes.
+
+    Raises DataError with a message a person can act on: bad numbers, unknown classes, a class
+    in two tasks, an empty task, fewer than two tasks (nothing to forget).
+    """
+    if isinstance(text, (list, tuple)):
+        tasks = tuple(tuple(int(c) for c in t) for t in text)
+    else:
+        text = (text or "").strip()
+        if not text:
+            raise DataError("The task split is empty: write tasks like '1,2;3,4' (classes separated by ',', tasks by ';').")
+        tasks = []
+        for k, part in enumerate(text.split(";"), 1):
+            items = [s.strip() for s in part.replace(" ", ",").split(",") if s.strip()]
+            if not items:
+                raise DataError(f"Task {k} is empty: every task needs at least one class (e.g. '1,2;3,4').")
+            try:
+                tasks.append(tuple(int(s) for s in items))
+            except ValueError:
+                bad = next(s for s in items if not s.lstrip("-").isdigit())
+                raise DataError(f"Task {k}: '{bad}' is not a class number (write tasks like '1,2;3,4').") from None
+        tasks = tuple(tasks)
+    seen = {}
+    for k, t in enumerate(tasks, 1):
+        if not t:
+            raise DataError(f"Task {k} is empty: every task needs at least one class.")
+        for c in t:
+            if not 0 <= c < num_classes:
+                raise DataError(f"Task {k}: class {c} does not exist (this dataset has classes 0..{num_classes - 1}).")
+            if c in seen:
+                where = f"task {seen[c]} and task {k}" if seen[c] != k else f"task {k} twice"
+                raise DataError(f"Class {c} appears in {where}: each class belongs to one task.")
+            seen[c] = k
+    if len(tasks) < 2:
+        raise DataError("Only one task: class-incremental learning needs at least two tasks to show forgetting.")
+    return tasks
+
+
+def format_tasks(tasks) -> str:
+    return ";".join(",".join(str(c) for c in t) for t in tasks)
+
+
+# ---------------------------------------------------------------- finding files
+
+def search_dirs(name: str, data_dir=None) -> list[Path]:
+    """The look-up order of DESIGN.md: explicit path, $CLVIZ_DATA_DIR, cache/data, system folders."""
+    dirs = [Path(data_dir).expanduser()] if data_dir else []
+    if os.environ.get("CLVIZ_DATA_DIR"):
+        dirs.append(Path(os.environ["CLVIZ_DATA_DIR"]).expanduser())
+    dirs.append(CACHE_DATA)
+    dirs += SYSTEM_DIRS.get(name, [])
+    return dirs
+
+
+def _find_idx(name: str, d: Path):
+    """A torchvision root for MNIST-like data in `d`, or None.
+
+    Accepts `d` as a torchvision root (d/MNIST/raw/...) or as a flat folder of the IDX files
+    (Debian's layout), plain or .gz. torchvision wants plain files under <root>/<Class>/raw, so
+    flat or gzipped files are unpacked once into cache/data (the system folder is read-only).
+    """
+    folder, files = _TV[name]
+    for raw in (d / folder / "raw", d):
+        if all((raw / f).is_file() for f in files):
+            return raw.parent.parent if raw != d else _stage(name, raw)
+        if all((raw / f).is_file() or (raw / (f + ".gz")).is_file() for f in files):
+            return _stage(name, raw)
+    return None
+
+
+def _stage(name: str, src: Path) -> Path:
+    folder, files = _TV[name]
+    dst = CACHE_DATA / folder / "raw"
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        if (dst / f).is_file():
+            continue
+        tmp = dst / (f + ".part")
+        if (src / f).is_file():
+            shutil.copyfile(src / f, tmp)
+        else:
+            with gzip.open(src / (f + ".gz"), "rb") as fi, open(tmp, "wb") as fo:
+                shutil.copyfileobj(fi, fo)
+        os.replace(tmp, dst / f)  # never leave a half-written file under the real name
+    return CACHE_DATA
+
+
+def _find_cifar(d: Path):
+    base = d / "cifar-100-python"
+    return d if all((base / f).is_file() for f in ("train", "test", "meta")) else None
+
+
+def find_root(name: str, data_dir=None):
+    """The first torchvision root holding `name`, or None."""
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        raise DataError(f"Data folder '{data_dir}' does not exist.")
+    for d in search_dirs(name, data_dir):
+        if d.is_dir():
+            root = _find_cifar(d) if name == "cifar100" else _find_idx(name, d)
+            if root is not None:
+                return root
+    return None
+
+
+def _where_to_put(name: str, data_dir) -> str:
+    tried = ", ".join(str(d) for d in search_dirs(name, data_dir))
+    layout = ("cifar-100-python/{train,test,meta}" if name == "cifar100"
+              else f"{_TV[name][0]}/raw/train-images-idx3-ubyte (and the other three IDX files, .gz is fine)")
+    hint = " On Debian, `apt install dataset-fashion-mnist` provides it." if name == "fashion-mnist" else ""
+    return (f"Dataset '{name}' was not found and could not be downloaded. Searched: {tried}. "
+            f"Put the files as <folder>/{layout} in one of those folders or pass --data-dir.{hint} "
+            f"The bundled 'digits' dataset always works offline.")
+
+
+# ---------------------------------------------------------------- loading
+
+def _cifar100_class():
+    from torchvision.datasets import CIFAR100
+
+    class CIFAR100Files(CIFAR100):
+        # torchvision checks the md5 of the full archive files; we accept any file that parses
+        # as the CIFAR-100 pickle (the shape check in `load` follows), so trimmed subsets and
+        # the tests' small files go through the very same parser as the real data.
+        train_list = [["train", None]]
+        test_list = [["test", None]]
+        meta = {**CIFAR100.meta, "md5": None}
+
+    return CIFAR100Files
+
+
+def _download(name: str, data_dir):
+    from torchvision import datasets
+    CACHE_DATA.mkdir(parents=True, exist_ok=True)
+    cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST, "cifar100": datasets.CIFAR100}[name]
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # offline must fail fast, not hang the app
+    try:
+        for train in (True, False):
+            cls(str(CACHE_DATA), train=train, download=True)
+    except Exception as e:  # any network / integrity failure means: not available
+        raise DataError(_where_to_put(name, data_dir) + f" (download failed: {type(e).__name__})") from None
+    finally:
+        socket.setdefaulttimeout(old)
+    return CACHE_DATA
+
+
+def _raw(name: str, data_dir, download: bool):
+    """uint8/float arrays as torch tensors: (x_train, y_train, x_test, y_test, num_classes, source)."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        x, y = torch.tensor(d.data, dtype=torch.float32), torch.tensor(d.target)
+        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))  # fixed split
+        te, tr = perm[:360], perm[360:]
+        return x[tr], y[tr], x[te], y[te], 10, "scikit-learn load_digits (bundled)"
+    root = find_root(name, data_dir)
+    if root is None:
+        if not download:
+            raise DataError(_where_to_put(name, data_dir))
+        root = _download(name, data_dir)
+    from torchvision import datasets
+    try:
+        if name == "cifar100":
+            cls = _cifar100_class()
+            tr, te = cls(str(root), train=True), cls(str(root), train=False)
+            conv = lambda ds: (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
+            n = 100
+        else:
+            cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+            tr, te = cls(str(root), train=True), cls(str(root), train=False)
+            conv = lambda ds: (ds.data.unsqueeze(1), ds.targets)
+            n = 10
+        (xtr, ytr), (xte, yte) = conv(tr), conv(te)
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"Dataset '{name}' under {root} could not be read ({type(e).__name__}: {e}). "
+                        f"The files may be truncated or of another dataset.") from None
+    if len(xtr) == 0 or len(xtr) != len(ytr) or len(xte) != len(yte) or int(ytr.max()) >= n:
+        raise DataError(f"Dataset '{name}' under {root} has inconsistent files (images and labels disagree).")
+    return xtr, ytr, xte, yte, n, str(root)
+
+
+@lru_cache(maxsize=4)
+def _load(name: str, data_dir, device: str, download: bool) -> Data:
+    xtr, ytr, xte, yte, n, source = _raw(name, data_dir, download)
+    xtr, xte = xtr.float(), xte.float()
+    mean, std = xtr.mean().item(), xtr.std().item()  # one global normalisation, computed once
+    dev = torch.device(device)
+    norm = lambda x: ((x - mean) / std).to(dev)
+    return Data(name, norm(xtr), ytr.long().to(dev), norm(xte), yte.long().to(dev), n,
+                tuple(xtr.shape[1:]), mean, std, source)
+
+
+def load(name: str, data_dir=None, device="cpu", download: bool = True) -> Data:
+    """Load a dataset once per process (cached) as normalised tensors on `device`."""
+    if name not in DATASETS:
+        raise DataError(f"Unknown dataset '{name}'. Choose one of: {', '.join(DATASETS)}.")
+    data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
+    return _load(name, data_dir, str(device), download)
+
+
+def synthetic(n_train=60000, n_test=10000, shape=(1, 28, 28), num_classes=10, seed=0, device="cpu") -> Data:
+    """Data of a real dataset's shape with learnable class structure (for benchmarks without files)."""
+    g = torch.Generator().manual_seed(seed)
+    d = int(torch.tensor(shape).prod())
+    protos = torch.randn(num_classes, d, generator=g)
+    def make(n):
+        y = torch.randint(0, num_classes, (n,), generator=g)
+        return (protos[y] + 2.0 * torch.randn(n, d, generator=g)).reshape(n, *shape).to(device), y.to(device)
+    (xtr, ytr), (xte, yte) = make(n_train), make(n_test)
+    return Data("synthetic", xtr, ytr, xte, yte, num_classes, tuple(shape), 0.0, 1.0, "synthetic")

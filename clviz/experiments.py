@@ -1,0 +1,264 @@
+"""One function per experiment: config in -> result dict out (JSON-ready).
+
+`run(cfg)` is the entry for the app and the CLI: it validates, loads the data onto the device,
+answers from the results store when it can, and otherwise runs the experiment, reporting
+events with a `progress` in [0, 1] and the name of the sub-run (`run`: "no_bn", "ce", ...).
+"""
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+import torch.nn.functional as F
+
+from . import data as D
+from . import metrics, models, probe, store
+from .boundaries import boundaries
+from .config import (BoundariesConfig, CifarConfig, Config, LossesConfig, ProbeConfig, SavingsConfig,
+                     SparsityConfig, tasks_of, to_dict, validate)
+from .device import resolve
+from .losses import LOSSES, make_loss
+from .train import TrainingError, make_optimizer, run_sequential, train_task
+
+
+class Reporter:
+    """Adds `run` and `progress` to the engine's events; one unit of work = one epoch."""
+
+    def __init__(self, on_event, total_units: int):
+        self.on_event, self.total, self.done = on_event or (lambda ev: None), max(1, total_units), 0
+
+    def __call__(self, run: str):
+        def emit(ev):
+            if ev["event"] == "epoch_end" or ev["event"] == "tick":
+                self.done += 1
+            if ev["event"] != "done":
+                self.on_event({**ev, "run": run, "progress": min(1.0, self.done / self.total)})
+        return emit
+
+    def finish(self):
+        self.on_event({"event": "done", "progress": 1.0})
+
+
+# ---------------------------------------------------------------- shared pieces
+
+def prepare(cfg: Config, device: str):
+    """Load the data for `cfg` (capped per class if asked) and validate the config against it."""
+    data = D.load(cfg.dataset, cfg.data_dir or None, device)
+    counts = dict(zip(*[v.tolist() for v in torch.unique(data.y_train, return_counts=True)]))
+    tasks = validate(cfg, data.num_classes, counts, device)
+    if cfg.per_class:
+        data = cap_per_class(data, cfg.per_class, cfg.seed)
+    return data, tasks
+
+
+def cap_per_class(data: D.Data, n: int, seed: int) -> D.Data:
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    y = data.y_train.cpu()
+    for c in range(data.num_classes):
+        idx = (y == c).nonzero().flatten()
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:n]])
+    keep = torch.cat(keep).sort().values.to(data.device)
+    return D.Data(data.name, data.x_train[keep], data.y_train[keep], data.x_test, data.y_test, data.num_classes,
+                  data.shape, data.mean, data.std, data.source)
+
+
+def new_model(cfg: Config, data: D.Data, bn=False, seed_offset=0):
+    torch.manual_seed(cfg.seed + seed_offset)  # every variant starts from the same weights
+    return models.build(data.shape, data.num_classes, cfg.hidden, bn).to(data.device)
+
+
+def all_classes(tasks):
+    return [c for t in tasks for c in t]
+
+
+def features(model, data):
+    """Latent features of the train and test split (eval mode)."""
+    return metrics.forward_all(model, data.x_train)[1], metrics.forward_all(model, data.x_test)[1]
+
+
+def probes(model, data, tasks, k):
+    """Linear probe after task k: on the classes seen so far, and on all classes of the split."""
+    htr, hte = features(model, data)
+    seen = all_classes(tasks[:k + 1])
+    return {"probe_seen": probe.probe_accuracy(htr, data.y_train, hte, data.y_test, seen),
+            "probe_all": probe.probe_accuracy(htr, data.y_train, hte, data.y_test, all_classes(tasks))}
+
+
+def heatmap(model, data, tasks, per_class):
+    """Latent features of `per_class` test samples per class, sorted by class (rows) x units."""
+    cls = all_classes(tasks)
+    idx = torch.cat([(data.y_test == c).nonzero().flatten()[:per_class] for c in cls])
+    _, h = metrics.forward_all(model, data.x_test[idx])
+    return {"heatmap": h.cpu().numpy().round(3).tolist(), "heatmap_labels": data.y_test[idx].tolist(),
+            "bias": model.latent_bias.detach().cpu().numpy().round(4).tolist()}
+
+
+def joint(cfg: Config, data, tasks, emit):
+    """Concurrent training on all classes at once: the upper bound sequential training is compared to."""
+    model = new_model(cfg, data)
+    x, y = data.subset(all_classes(tasks))
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_task(model, opt, x, y, make_loss("ce"), batch_size=cfg.batch_size, gen=gen, epochs=cfg.epochs,
+               on_epoch=lambda e, loss: emit({"event": "tick", "epoch": e, "loss": loss}))
+    z, _ = metrics.forward_all(model, data.x_test)
+    return metrics.acc_on(z, data.y_test, all_classes(tasks))
+
+
+def sequential(cfg, data, tasks, emit, *, bn=False, loss="ce", extra=None, l2=0.0):
+    model = new_model(cfg, data, bn)
+    hist = run_sequential(model, data, tasks, make_loss(loss, l2), optimizer=cfg.optimizer, lr=cfg.lr,
+                          epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, on_event=emit,
+                          extra=extra)
+    return model, hist
+
+
+def per_task(hist, *keys):
+    return {k: [t[k] for t in hist["tasks"]] for k in keys}
+
+
+SEQ_KEYS = ("val_loss", "sparsity", "acc_seen", "acc_all", "grad_norms")
+
+
+# ---------------------------------------------------------------- the experiments
+
+def sparsity(cfg: SparsityConfig, data, tasks, rep):
+    out = {}
+    for name, bn in (("no_bn", False), ("bn", True)):
+        extra = lambda m, k: heatmap(m, data, tasks, cfg.heatmap_per_class)
+        _, hist = sequential(cfg, data, tasks, rep(name), bn=bn, extra=extra)
+        out[name] = {**per_task(hist, *SEQ_KEYS, "heatmap", "heatmap_labels", "bias"),
+                     "matrix": hist["matrix"], "curve": hist["curve"]}
+    return out
+
+
+def probe_exp(cfg: ProbeConfig, data, tasks, rep):
+    _, hist = sequential(cfg, data, tasks, rep("sequential"), extra=lambda m, k: probes(m, data, tasks, k))
+    j = joint(cfg, data, tasks, rep("joint"))
+    seq = hist["tasks"][-1]["acc_seen"]
+    p = per_task(hist, "probe_seen", "probe_all", *SEQ_KEYS)
+    return {"joint_acc": j, "sequential_acc": seq, **p, "preserved": p["probe_all"][-1] / j if j else float("nan"),
+            "matrix": hist["matrix"], "curve": hist["curve"], "forgetting": hist["forgetting"]}
+
+
+def losses(cfg: LossesConfig, data, tasks, rep):
+    out = {"example": {"index": cfg.example, "label": int(data.y_test[cfg.example])}}
+    x_ex = data.x_test[cfg.example:cfg.example + 1]
+    for name in LOSSES:
+        def extra(m, k):
+            z, _ = metrics.forward_all(m, x_ex)
+            return {**probes(m, data, tasks, k), "example_sigmoid": torch.sigmoid(z[0]).cpu().numpy().round(4).tolist()}
+        _, hist = sequential(cfg, data, tasks, rep(name), loss=name, extra=extra,
+                             l2=cfg.l2 if name == "correct_only" else 0.0)
+        out[name] = {"final_acc": hist["tasks"][-1]["acc_seen"], "matrix": hist["matrix"], "curve": hist["curve"],
+                     "forgetting": hist["forgetting"],
+                     **per_task(hist, "probe_seen", "probe_all", "example_sigmoid", *SEQ_KEYS)}
+    return out
+
+
+def savings(cfg: SavingsConfig, data, tasks, rep):
+    """Per optimizer, with and without resetting its state at task boundaries:
+    steps to the criterion when each task is first learned, when task 1 is relearned after all
+    tasks, and when the joint problem is reached from the sequential end state."""
+    lrs = dict(cfg.lrs)
+    loss_fn = make_loss("ce")
+    probe_n = 2000  # accuracy for the criterion on at most this many training samples
+
+    def reached(x, y):
+        xs, ys = x[:probe_n], y[:probe_n]
+        return lambda m: metrics.accuracy(metrics.forward_all(m, xs)[0], ys) >= cfg.criterion
+
+    def to_criterion(model, opt, x, y, gen, on_step=None):
+        return train_task(model, opt, x, y, loss_fn, batch_size=cfg.batch_size, gen=gen, epochs=None,
+                          max_steps=cfg.max_steps, until=reached(x, y), check_every=1, on_step=on_step)
+
+    xs_ys = [data.subset(t) for t in tasks]
+    xj, yj = data.subset(all_classes(tasks))
+    rows, curves = [], {}
+    for name in cfg.optimizers:
+        for reset in (False, True):
+            emit = rep(f"{name}{' reset' if reset else ''}")
+            gen = torch.Generator().manual_seed(cfg.seed)
+            lr = lrs.get(name, cfg.lr)
+            model = new_model(cfg, data)
+            opt = make_optimizer(name, model.parameters(), lr)
+            first, trace = [], {"grad_norm": [], "weight_change": []}
+            for k, (x, y) in enumerate(xs_ys):
+                if reset and k > 0:
+                    opt = make_optimizer(name, model.parameters(), lr)
+                hook = None
+                if k == 1:  # the gradient and the weights' drift while the second task overwrites the first
+                    w0 = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
+                    def hook(s, w0=w0):
+                        trace["grad_norm"].append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item())
+                        trace["weight_change"].append(
+                            (torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm().item())
+                first.append(to_criterion(model, opt, x, y, gen, hook))
+                emit({"event": "tick", "task": k, "steps": first[-1]})
+            end = copy.deepcopy((model.state_dict(), opt.state_dict()))
+
+            def branch():  # a copy of the end state; the optimizer's state kept unless it is reset
+                m = new_model(cfg, data)
+                m.load_state_dict(end[0])
+                o = make_optimizer(name, m.parameters(), lr)
+                if not reset:
+                    o.load_state_dict(copy.deepcopy(end[1]))
+                return m, o
+
+            relearn = to_criterion(*branch(), *xs_ys[0], gen)
+            joint_steps = to_criterion(*branch(), xj, yj, gen)
+            scratch = new_model(cfg, data, seed_offset=1)
+            joint_scratch = to_criterion(scratch, make_optimizer(name, scratch.parameters(), lr), xj, yj, gen)
+            emit({"event": "tick", "task": len(tasks), "steps": relearn})
+            rows.append({"optimizer": name, "lr": lr, "reset": reset, "steps_first": first,
+                         "steps_relearn": relearn, "savings": metrics.savings(first[0], relearn),
+                         "steps_joint_after": joint_steps, "steps_joint_scratch": joint_scratch, "hit_max_steps": max(first + [relearn, joint_steps]) >= cfg.max_steps})
+            curves[f"{name}{'_reset' if reset else ''}"] = trace
+    return {"rows": rows, "task2_curves": curves}
+
+
+def cifar(cfg: CifarConfig, data, tasks, rep):
+    extra = lambda m, k: {**probes(m, data, tasks, k), **heatmap(m, data, tasks, cfg.heatmap_per_class)}
+    _, hist = sequential(cfg, data, tasks, rep("no_bn"), extra=extra)
+    _, hist_bn = sequential(cfg, data, tasks, rep("bn"), bn=True)
+    j = joint(cfg, data, tasks, rep("joint"))
+    p = per_task(hist, "probe_seen", "probe_all", *SEQ_KEYS)
+    return {"joint_acc": j, "sequential_acc": hist["tasks"][-1]["acc_seen"], **p,
+            "preserved": p["probe_all"][-1] / j if j else float("nan"), "matrix": hist["matrix"], "curve": hist["curve"],
+            "no_bn": {**per_task(hist, "sparsity", "val_loss", "heatmap", "heatmap_labels", "bias")},
+            "bn": per_task(hist_bn, "sparsity", "val_loss")}
+
+
+RUNNERS = {"sparsity": sparsity, "probe": probe_exp, "losses": losses, "savings": savings, "cifar": cifar,
+           "boundaries": boundaries}
+
+
+def units(cfg: Config, tasks) -> int:
+    """How many progress units (epochs, or criterion phases for savings) an experiment takes."""
+    T, e = len(tasks), cfg.epochs
+    return {"sparsity": 2 * T * e, "probe": T * e + e, "losses": 3 * T * e, "cifar": 2 * T * e + e,
+            "savings": len(getattr(cfg, "optimizers", ())) * 2 * (T + 1), "boundaries": T * e + getattr(cfg, "toy_tasks", 0) * getattr(cfg, "toy_epochs", 0)}[cfg.experiment]
+
+
+def run(cfg: Config, device: str = "auto", on_event=None, use_cache: bool = True) -> dict:
+    """Validate, load, answer from the cache or compute, store. Raises DataError / TrainingError."""
+    device, notice = resolve(device)
+    if use_cache and (hit := store.load(cfg)) is not None:
+        return {**hit, "cached": True}
+    data, tasks = prepare(cfg, device)
+    runner = RUNNERS[cfg.experiment]
+    rep = Reporter(on_event, units(cfg, tasks))
+    t0 = time.perf_counter()
+    try:
+        out = runner(cfg, data, tasks, rep)
+    except torch.OutOfMemoryError:
+        raise TrainingError(f"Out of memory on {device}: choose the CPU or a smaller batch size.") from None
+    result = {"config": to_dict(cfg), "tasks": [list(t) for t in tasks], **out,
+              "seconds": round(time.perf_counter() - t0, 3), "device": device, "data_source": data.source}
+    if notice:
+        result["notice"] = notice
+    store.save(cfg, result)
+    rep.finish()
+    return {**result, "cached": False}

@@ -1,0 +1,130 @@
+"""The one training loop (`train_task`) and the class-incremental driver around it.
+
+`run_sequential` trains the tasks in order and reports what happens through events:
+    {"event": "task_start", "task": k, "classes": [...]}
+    {"event": "epoch_end",  "task": k, "epoch": e, "loss": ..., "acc_tasks": [...], "acc_seen": ..., ...}
+    {"event": "task_end",   "task": k, ..., "grad_norms": {layer: sum of norms}, plus `extra(model, k)`}
+    {"event": "done"}
+The UI turns them into live charts, the CLI into a progress bar. A callback may raise
+`Cancelled` to stop a run.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from . import metrics
+from .data import get_batch
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adadelta")
+
+
+class Cancelled(Exception):
+    """Raised by a callback to stop a run."""
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (diverged, out of memory); the message says what to change."""
+
+
+def make_optimizer(name: str, params, lr: float):
+    params = list(params)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr)
+    raise ValueError(f"Unknown optimizer '{name}'. Choose one of: {', '.join(OPTIMIZERS)}.")
+
+
+def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_steps=None,
+               until=None, check_every=10, on_step=None, on_epoch=None):
+    """Train on (x, y) for `epochs`, or until `until(model)` holds (checked every `check_every`
+    steps) or `max_steps` is reached. Returns the number of optimiser steps taken.
+
+    Batches are slices of a `randperm` of indices into tensors already on the device; the last
+    incomplete batch is dropped (BatchNorm cannot train on a single sample).
+    """
+    n, steps, epoch = len(x), 0, 0
+    nb = max(1, n // batch_size)
+    model.train()
+    while epochs is None or epoch < epochs:
+        idx = torch.randperm(n, generator=gen).to(x.device)
+        loss_sum = torch.zeros((), device=x.device)
+        for i in range(nb):
+            xb, yb = get_batch(x, y, idx, i, batch_size)
+            loss, _, _ = loss_fn(model, xb, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if on_step is not None:
+                on_step(steps)
+            opt.step()
+            loss_sum += loss.detach()
+            steps += 1
+            if until is not None and steps % check_every == 0 and until(model):
+                return steps
+            if max_steps is not None and steps >= max_steps:
+                return steps
+        epoch += 1
+        mean_loss = loss_sum.item() / nb  # one sync per epoch
+        if not math.isfinite(mean_loss):
+            raise TrainingError(f"Training diverged (loss is {mean_loss}): lower the learning rate.")
+        if on_epoch is not None:
+            on_epoch(epoch, mean_loss)
+    return steps
+
+
+def evaluate(model, data, tasks):
+    """Test accuracy per task, on all seen classes (given `upto`), sparsity and the raw outputs."""
+    z, h = metrics.forward_all(model, data.x_test)
+    return z, h, metrics.acc_per_task(z, data.y_test, tasks)
+
+
+def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, epochs=1, batch_size=128,
+                   reset_optimizer=False, seed=0, on_event=None, extra=None, grad_norms=True):
+    """Class-incremental training over `tasks`. Returns the history:
+    matrix[i][j] (accuracy on task j after task i), curve (one row per epoch), per-task records."""
+    emit = on_event or (lambda ev: None)
+    gen = torch.Generator().manual_seed(seed)
+    opt = make_optimizer(optimizer, model.parameters(), lr)
+    acc = metrics.GradAccumulator(model) if grad_norms else None
+    hist = {"matrix": [], "curve": [], "tasks": []}
+    for k, classes in enumerate(tasks):
+        if reset_optimizer and k > 0:
+            opt = make_optimizer(optimizer, model.parameters(), lr)
+        emit({"event": "task_start", "task": k, "classes": list(classes)})
+        x, y = data.subset(classes)
+        seen = [c for t in tasks[:k + 1] for c in t]
+
+        def on_epoch(e, loss):
+            z, h, per_task = evaluate(model, data, tasks)
+            row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss, "acc_tasks": per_task,
+                   "acc_seen": metrics.acc_on(z, data.y_test, seen), "sparsity": metrics.sparsity(h)}
+            hist["curve"].append(row)
+            emit({"event": "epoch_end", **row})
+
+        if acc is not None:
+            acc.reset()
+        train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs,
+                   on_step=(lambda s: acc.step()) if acc is not None else None, on_epoch=on_epoch)
+        z, h, per_task = evaluate(model, data, tasks)
+        m = torch.isin(data.y_test, torch.as_tensor(seen, device=data.device))
+        rec = {"task": k, "classes": list(classes), "acc_tasks": per_task,
+               "acc_seen": metrics.acc_on(z, data.y_test, seen), "acc_all": metrics.accuracy(z, data.y_test),
+               "val_loss": F.cross_entropy(z[m], data.y_test[m]).item(), "sparsity": metrics.sparsity(h),
+               "grad_norms": acc.read() if acc is not None else {}}
+        if extra is not None:
+            rec.update(extra(model, k))
+        hist["matrix"].append(per_task)
+        hist["tasks"].append(rec)
+        emit({"event": "task_end", **rec})
+    hist["forgetting"] = metrics.forgetting(hist["matrix"])
+    emit({"event": "done"})
+    return hist
