@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-CACHE_DATA = REPO / "cache" / "data"
+CACHE = Path(os.environ.get("CLVIZ_CACHE_DIR") or Path(__file__).resolve().parent.parent / "cache")
+CACHE_DATA = CACHE / "data"
 SYSTEM_DIRS = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar100")
 DOWNLOAD_TIMEOUT_S = 30
@@ -58,12 +58,10 @@ class Data:
         """One sample as a (H, W) or (H, W, 3) float array in [0, 1] for st.image."""
         x = (self.x_test if split == "test" else self.x_train)[i].detach().cpu()
         x = x * self.std + self.mean
-        if self.name == "digits":
+        if self.name == "digits":  # 8x8 pixels in 0..16
             x = x.reshape(8, 8) / 16.0
-        elif x.shape[0] == 1:
-            x = x[0]
-        else:
-            x = x.permute(1, 2, 0)
+        else:  # bytes 0..255, as (H, W) or (H, W, 3)
+            x = (x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)) / 255.0
         return x.clamp(0, 1).numpy()
 
 

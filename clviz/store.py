@@ -15,9 +15,10 @@ import warnings
 from pathlib import Path
 
 from .config import Config, to_dict
+from .data import CACHE
 
 CODE_VERSION = "1"  # bump when a change to the engine changes results, to invalidate old entries
-ROOT = Path(os.environ.get("CLVIZ_CACHE_DIR", Path(__file__).resolve().parent.parent / "cache")) / "results"
+ROOT = CACHE / "results"
 NOT_IN_KEY = ("data_dir",)  # where the files are does not change the result
 
 

@@ -1,0 +1,67 @@
+"""The notes' findings, reproduced on the bundled digits: each can fail if the engine is wrong."""
+import statistics
+
+import pytest
+
+from clviz import config, experiments
+
+
+@pytest.fixture(scope="module")
+def probe_result():
+    return experiments.run(config.make("probe"), device="cpu", use_cache=False)
+
+
+def test_sequential_forgets_joint_does_not(probe_result):
+    r = probe_result
+    assert r["joint_acc"] > 0.85
+    assert r["sequential_acc"] < 0.35
+    # the last task is learned, the first forgotten
+    assert r["matrix"][-1][-1] > 0.9 and r["matrix"][-1][0] < 0.1 and r["matrix"][0][0] > 0.9
+
+
+def test_probe_recovers_what_the_network_lost(probe_result):
+    r = probe_result
+    assert r["probe_all"][-1] > r["sequential_acc"] + 0.4
+    assert all(0.5 < p <= 1 for p in r["probe_seen"])
+    assert len(r["probe_seen"]) == len(r["tasks"]) == 5
+    assert r["preserved"] == pytest.approx(r["probe_all"][-1] / r["joint_acc"])
+
+
+def test_sparsity_grows_without_batchnorm_not_with_it():
+    r = experiments.run(config.make("sparsity"), device="cpu", use_cache=False)
+    no_bn, bn = r["no_bn"]["sparsity"], r["bn"]["sparsity"]
+    assert no_bn[1] > no_bn[0] + 0.1 and statistics.mean(no_bn[1:]) > no_bn[0] + 0.1
+    assert bn[1] < no_bn[1] - 0.1
+    assert len(r["no_bn"]["heatmap"]) == 5 and len(r["no_bn"]["heatmap"][0]) == 10 * 10  # 10 per class
+    assert len(r["no_bn"]["bias"][0]) == 256
+
+
+def test_correct_logit_only_forgets_more_slowly():
+    r = experiments.run(config.make("losses", epochs=3), device="cpu", use_cache=False)
+    task1_during_task2 = {v: [c["acc_tasks"][0] for c in r[v]["curve"] if c["task"] == 1] for v in ("ce", "correct_only")}
+    # cross-entropy wipes out task 1 while task 2 is learned; the correct-logit-only loss keeps much of it
+    assert statistics.mean(task1_during_task2["correct_only"]) > statistics.mean(task1_during_task2["ce"]) + 0.3
+    assert r["correct_only"]["forgetting"][0] < r["ce"]["forgetting"][0] - 0.2
+    sig = r["correct_only"]["example_sigmoid"]
+    assert len(sig) == 5 and all(len(row) == 10 and all(0 <= p <= 1 for p in row) for row in sig)
+
+
+def test_savings_rows_and_adam_state_matters():
+    cfg = config.make("savings", optimizers=("sgd", "adam"))
+    r = experiments.run(cfg, device="cpu", use_cache=False)
+    assert [(x["optimizer"], x["reset"]) for x in r["rows"]] == [("sgd", False), ("sgd", True), ("adam", False), ("adam", True)]
+    for x in r["rows"]:
+        assert x["savings"] == pytest.approx(1 - x["steps_relearn"] / x["steps_first"][0])
+        assert all(s >= 1 for s in x["steps_first"]) and not x["hit_max_steps"]
+    assert len(r["task2_curves"]["adam"]["weight_change"]) == r["rows"][2]["steps_first"][1]
+
+
+def test_boundaries_regions_are_taken_over():
+    r = experiments.run(config.make("boundaries", toy_epochs=20, grid=30), device="cpu", use_cache=False)
+    toy = r["toy"]
+    first, last = toy["regions"][0]["cls"], toy["regions"][-1]["cls"]
+    assert len(first) == 30 * 30
+    assert {0, 1} <= set(first)  # after task 1 the plane belongs to classes 0 and 1
+    assert not ({0, 1} & set(last))  # after the last task, their regions are gone
+    assert toy["acc_seen"][0] > 0.9 and toy["acc_seen"][-1] < 0.6
+    assert len(r["latent"]["planes"]) == 5 and len(r["latent"]["planes"][0]["grid"]["cls"]) == 30 * 30

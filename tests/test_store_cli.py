@@ -1,0 +1,84 @@
+"""Results store (atomic, validated, cache hits) and the CLI end to end."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clviz import __main__ as cli
+from clviz import config, experiments, store
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK = dict(epochs=1, per_class=30)
+
+
+def test_same_run_again_is_a_cache_hit():
+    cfg = config.make("probe", **QUICK)
+    a = experiments.run(cfg, device="cpu")
+    events = []
+    b = experiments.run(cfg, device="cpu", on_event=events.append)
+    assert a["cached"] is False and b["cached"] is True and events == []
+    assert a["probe_all"] == b["probe_all"] and store.path(cfg).is_file()
+    assert store.key(cfg) != store.key(config.make("probe", epochs=1, per_class=30, seed=1))
+
+
+def test_corrupt_entry_is_recomputed():
+    cfg = config.make("probe", **QUICK)
+    experiments.run(cfg, device="cpu")
+    p = store.path(cfg)
+    p.write_text(p.read_text()[: len(p.read_text()) // 2])  # truncated
+    with pytest.warns(RuntimeWarning, match="recomputing"):
+        r = experiments.run(cfg, device="cpu")
+    assert r["cached"] is False and json.loads(p.read_text())["complete"] is True
+
+
+def test_events_in_order():
+    events = []
+    experiments.run(config.make("probe", **QUICK), device="cpu", on_event=events.append, use_cache=False)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "task_start" and kinds[-1] == "done"
+    assert kinds.count("task_start") == kinds.count("task_end") == 5
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    ep = next(e for e in events if e["event"] == "epoch_end")
+    assert {"loss", "acc_tasks", "acc_seen", "sparsity"} <= set(ep)
+
+
+REQUIRED = {
+    "sparsity": lambda r: all(set(r[b]) >= {"val_loss", "sparsity"} for b in ("no_bn", "bn")),
+    "probe": lambda r: {"joint_acc", "sequential_acc", "probe_seen", "probe_all"} <= set(r),
+    "losses": lambda r: all({"final_acc", "probe_seen"} <= set(r[v]) for v in ("ce", "correct_only", "latent_only")),
+    "savings": lambda r: all({"optimizer", "lr", "reset", "savings"} <= set(x) for x in r["rows"]),
+}
+
+
+@pytest.mark.parametrize("exp", list(REQUIRED))
+def test_cli_json_keys(exp, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    extra = ["--per-class", "40"] if exp != "savings" else []
+    rc = cli.main(["run", exp, "--dataset", "digits", "--epochs", "1", "--device", "cpu", "--json", str(out), *extra])
+    assert rc == 0
+    r = json.loads(out.read_text())
+    assert REQUIRED[exp](r) and {"config", "seconds", "device"} <= set(r)
+    assert r["config"]["experiment"] == exp and r["device"] == "cpu"
+    assert f"[{exp}]" in capsys.readouterr().out
+
+
+def test_cli_subprocess_bad_tasks_exit_2(tmp_path):
+    env = {**os.environ, "CLVIZ_CACHE_DIR": str(tmp_path)}
+    p = subprocess.run([sys.executable, "-m", "clviz", "run", "probe", "--tasks", "1,2;2,3"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1] == "error: Class 2 appears in task 1 and task 2: each class belongs to one task."
+    assert "Traceback" not in p.stderr
+
+
+def test_reproduce_writes_report(tmp_path, capsys):
+    out = tmp_path / "report.md"
+    assert cli.main(["reproduce", "--epochs", "1", "--device", "cpu", "--out", str(out)]) == 0
+    text = out.read_text()
+    for heading in ("Sparsity of the latent layer", "Linear probe", "joint (concurrent)", "Loss variants", "Savings"):
+        assert heading in text
+    assert "0.9646" in text and "0.4987" in text  # the notes' figures beside ours
