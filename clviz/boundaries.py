@@ -72,26 +72,32 @@ def latent_plane(model, data, n_grid, n_points=400):
             "box": box}
 
 
-def boundaries(cfg, data, tasks, rep):
+def toy_setup(cfg):
+    """The toy problem of a config: data, tasks, grid, and what a chart needs to draw it."""
     n_cls = 2 * cfg.toy_tasks
     toy = toy_data(cfg.toy, n_cls, cfg.seed)
-    toy_tasks = tuple((2 * k, 2 * k + 1) for k in range(cfg.toy_tasks))
+    tasks = tuple((2 * k, 2 * k + 1) for k in range(cfg.toy_tasks))
     g, box = grid_of(toy.x_train, cfg.grid)
+    meta = {"tasks": [list(t) for t in tasks], "grid_n": cfg.grid, "box": box, "n_classes": n_cls,
+            "points": toy.x_test.numpy().round(3).tolist(), "labels": toy.y_test.tolist()}
+    return toy, tasks, g, meta
+
+
+def boundaries(cfg, data, tasks, rep):
+    toy, toy_tasks, g, meta = toy_setup(cfg)
     torch.manual_seed(cfg.seed)
-    net = models.mlp(2, (64, 64), n_cls)
+    net = models.mlp(2, (64, 64), meta["n_classes"])
     hist = run_sequential(net, toy, toy_tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.toy_lr,
                           epochs=cfg.toy_epochs, batch_size=min(cfg.batch_size, 2 * 200), seed=cfg.seed,
                           on_event=rep("toy"), extra=lambda m, k: {"regions": regions(m, g)}, grad_norms=False)
-    from .experiments import new_model  # the real model, as in the other experiments
+    from .experiments import new_model  # the real model, built as in the other experiments
     model = new_model(cfg, data)
     hist_real = run_sequential(model, data, tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.lr,
                                epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, on_event=rep("latent"),
                                extra=lambda m, k: {"plane": latent_plane(m, data, cfg.grid)}, grad_norms=False)
     return {
-        "toy": {"tasks": [list(t) for t in toy_tasks], "grid_n": cfg.grid, "box": box,
-                "points": toy.x_test.numpy().round(3).tolist(), "labels": toy.y_test.tolist(),
-                "regions": [t["regions"] for t in hist["tasks"]], "acc_seen": [t["acc_seen"] for t in hist["tasks"]],
-                "matrix": hist["matrix"]},
-        "latent": {"planes": [t["plane"] for t in hist_real["tasks"]], "acc_seen": [t["acc_seen"] for t in hist_real["tasks"]],
-                   "matrix": hist_real["matrix"]},
+        "toy": {**meta, "regions": [t["regions"] for t in hist["tasks"]],
+                "acc_seen": [t["acc_seen"] for t in hist["tasks"]], "matrix": hist["matrix"]},
+        "latent": {"planes": [t["plane"] for t in hist_real["tasks"]],
+                   "acc_seen": [t["acc_seen"] for t in hist_real["tasks"]], "matrix": hist_real["matrix"]},
     }

@@ -46,7 +46,7 @@ class ProbeConfig(Config):
 @dataclass(frozen=True)
 class LossesConfig(Config):
     l2: float = 0.0              # optional L2 on the weights for the correct-logit-only loss
-    example: int = 0             # test image whose per-class sigmoid probabilities are tabulated
+    examples_per_class: int = 2  # test images per class whose sigmoid probabilities are tracked
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ CACHE = Path(os.environ.get("CLVIZ_CACHE_DIR") or Path(__file__).resolve().paren
 CACHE_DATA = CACHE / "data"
 SYSTEM_DIRS = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar100")
+NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar100": 100}
 DOWNLOAD_TIMEOUT_S = 30
 
 # torchvision class name (= its folder under the root) and the files it needs in <root>/<folder>/raw

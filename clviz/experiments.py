@@ -144,12 +144,13 @@ def probe_exp(cfg: ProbeConfig, data, tasks, rep):
 
 
 def losses(cfg: LossesConfig, data, tasks, rep):
-    out = {"example": {"index": cfg.example, "label": int(data.y_test[cfg.example])}}
-    x_ex = data.x_test[cfg.example:cfg.example + 1]
+    # a few test images per class whose per-class sigmoid probabilities are tracked after each task
+    idx = torch.cat([(data.y_test == c).nonzero().flatten()[:cfg.examples_per_class] for c in all_classes(tasks)])
+    out = {"examples": {"index": idx.tolist(), "label": data.y_test[idx].tolist()}}
     for name in LOSSES:
         def extra(m, k):
-            z, _ = metrics.forward_all(m, x_ex)
-            return {**probes(m, data, tasks, k), "example_sigmoid": torch.sigmoid(z[0]).cpu().numpy().round(4).tolist()}
+            z, _ = metrics.forward_all(m, data.x_test[idx])
+            return {**probes(m, data, tasks, k), "example_sigmoid": torch.sigmoid(z).cpu().numpy().round(4).tolist()}
         _, hist = sequential(cfg, data, tasks, rep(name), loss=name, extra=extra,
                              l2=cfg.l2 if name == "correct_only" else 0.0)
         out[name] = {"final_acc": hist["tasks"][-1]["acc_seen"], "matrix": hist["matrix"], "curve": hist["curve"],
@@ -196,7 +197,7 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
                         trace["weight_change"].append(
                             (torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm().item())
                 first.append(to_criterion(model, opt, x, y, gen, hook))
-                emit({"event": "tick", "task": k, "steps": first[-1]})
+                emit({"event": "tick", "task": k, "phase": f"learn task {k + 1}", "steps": first[-1]})
             end = copy.deepcopy((model.state_dict(), opt.state_dict()))
 
             def branch():  # a copy of the end state; the optimizer's state kept unless it is reset
@@ -211,7 +212,7 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
             joint_steps = to_criterion(*branch(), xj, yj, gen)
             scratch = new_model(cfg, data, seed_offset=1)
             joint_scratch = to_criterion(scratch, make_optimizer(name, scratch.parameters(), lr), xj, yj, gen)
-            emit({"event": "tick", "task": len(tasks), "steps": relearn})
+            emit({"event": "tick", "task": 0, "phase": "relearn task 1", "steps": relearn})
             rows.append({"optimizer": name, "lr": lr, "reset": reset, "steps_first": first,
                          "steps_relearn": relearn, "savings": metrics.savings(first[0], relearn),
                          "steps_joint_after": joint_steps, "steps_joint_scratch": joint_scratch, "hit_max_steps": max(first + [relearn, joint_steps]) >= cfg.max_steps})

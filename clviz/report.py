@@ -58,10 +58,11 @@ def losses(r) -> str:
     rows = [(n, r[n]["final_acc"], r[n]["forgetting"][0] if r[n]["forgetting"] else None, r[n]["probe_seen"][-1])
             for n in names]
     out = "Loss variants\n" + table(["loss", "final acc (all seen)", "forgetting of task 1", "probe (seen)"], rows)
-    ex = r["example"]
-    out += f"\n\nSigmoid probabilities of test image #{ex['index']} (label {ex['label']}) after each task, per loss\n"
+    ex = r["examples"]
+    out += (f"\n\nSigmoid probabilities of test image #{ex['index'][0]} (label {ex['label'][0]}) after each task,"
+            f" per loss\n")
     for n in names:
-        p = r[n]["example_sigmoid"]
+        p = [per_ex[0] for per_ex in r[n]["example_sigmoid"]]
         out += f"{n}:\n" + table(["task", *map(str, range(len(p[0])))], [(k + 1, *row) for k, row in enumerate(p)]) + "\n"
     return out.rstrip()
 

@@ -42,8 +42,12 @@ def test_correct_logit_only_forgets_more_slowly():
     # cross-entropy wipes out task 1 while task 2 is learned; the correct-logit-only loss keeps much of it
     assert statistics.mean(task1_during_task2["correct_only"]) > statistics.mean(task1_during_task2["ce"]) + 0.3
     assert r["correct_only"]["forgetting"][0] < r["ce"]["forgetting"][0] - 0.2
-    sig = r["correct_only"]["example_sigmoid"]
-    assert len(sig) == 5 and all(len(row) == 10 and all(0 <= p <= 1 for p in row) for row in sig)
+    sig = r["correct_only"]["example_sigmoid"]  # [task][example][class]
+    assert len(sig) == 5 and len(sig[0]) == 20 == len(r["examples"]["label"])
+    assert all(len(row) == 10 and all(0 <= p <= 1 for p in row) for per_task in sig for row in per_task)
+    # after task 1 the network is sure of its own classes: the true class's probability is high
+    first = [row[label] for row, label in zip(sig[0], r["examples"]["label"]) if label in (1, 2)]
+    assert min(first) > 0.5
 
 
 def test_savings_rows_and_adam_state_matters():

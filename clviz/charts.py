@@ -1,0 +1,161 @@
+"""Altair chart builders: pure functions from result data to charts (no Streamlit, testable).
+
+Axes are fixed where the data will grow (accuracy in [0, 1], epochs up to the planned total), so
+a chart redrawn live keeps its frame and the curves grow into it.
+"""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+alt.data_transformers.disable_max_rows()  # heatmaps have tens of thousands of cells: fine for vega
+ACC = alt.Scale(domain=[0, 1])
+TASK_COLORS = "category10"
+
+
+def curve_frame(rows) -> pd.DataFrame:
+    """Long form of epoch_end rows: one line per (run, step, evaluated task)."""
+    out = []
+    for r in rows:
+        for j, a in enumerate(r["acc_tasks"]):
+            out.append({"run": r.get("run", ""), "step": r["step"], "trained task": r["task"] + 1,
+                        "task": f"task {j + 1}", "accuracy": a})
+        out.append({"run": r.get("run", ""), "step": r["step"], "trained task": r["task"] + 1, "task": "all seen",
+                    "accuracy": r["acc_seen"]})
+    return pd.DataFrame(out, columns=["run", "step", "trained task", "task", "accuracy"])
+
+
+def forgetting_curves(rows, n_steps: int, epochs: int):
+    """Accuracy on each task's test set after every epoch, across tasks; dashed: all seen classes.
+    One panel per run (side by side), dotted rules at task boundaries."""
+    df = curve_frame(rows)
+    bounds = pd.DataFrame({"step": np.arange(epochs, n_steps, epochs) + 0.5})
+    x = alt.X("step:Q", title="epoch (across tasks)", scale=alt.Scale(domain=[0, max(n_steps, 1)]))
+
+    def panel(run, d):
+        lines = alt.Chart(d, title=run or "").mark_line(point=alt.OverlayMarkDef(size=20)).encode(
+            x=x, y=alt.Y("accuracy:Q", scale=ACC),
+            color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS), title="evaluated on"),
+            strokeDash=alt.condition(alt.datum.task == "all seen", alt.value([5, 3]), alt.value([1, 0])),
+            tooltip=["run", "trained task", "task", alt.Tooltip("accuracy:Q", format=".3f")])
+        rules = alt.Chart(bounds).mark_rule(color="#bbb", strokeDash=[2, 2]).encode(x="step:Q")
+        return alt.layer(rules, lines).properties(width=260 if df["run"].nunique() > 1 else "container", height=260)
+
+    runs = list(dict.fromkeys(df["run"])) or [""]
+    return alt.hconcat(*(panel(r, df[df["run"] == r]) for r in runs)) if len(runs) > 1 else panel(runs[0], df)
+
+
+def metric_curve(rows, field: str, title: str, n_steps: int, domain=None):
+    """One metric per epoch (loss, sparsity), one line per run."""
+    df = pd.DataFrame([{"run": r.get("run", ""), "step": r["step"], field: r[field]} for r in rows],
+                      columns=["run", "step", field])
+    y = alt.Y(f"{field}:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
+    return alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="epoch (across tasks)", scale=alt.Scale(domain=[0, max(n_steps, 1)])), y=y,
+        color=alt.Color("run:N", title="run"), tooltip=["run", "step", alt.Tooltip(f"{field}:Q", format=".4f")]
+    ).properties(height=220)
+
+
+def per_task_lines(values: dict, title: str, domain=None):
+    """{series: [value per task]} -> lines over tasks (sparsity with and without BN, probes ...)."""
+    df = pd.DataFrame([{"series": k, "task": i + 1, "value": v} for k, vs in values.items() for i, v in enumerate(vs)])
+    y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
+    return alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("task:O", title="after task"), y=y, color=alt.Color("series:N", title=None),
+        tooltip=["series", "task", alt.Tooltip("value:Q", format=".4f")]).properties(height=240)
+
+
+def heatmap(matrix, labels, title=""):
+    """Latent features: test samples sorted by class (rows) x units (columns); dead units are blank columns."""
+    m = np.asarray(matrix, dtype=float)
+    order = np.argsort(np.asarray(labels), kind="stable")
+    m, labels = m[order], np.asarray(labels)[order]
+    r, c = np.indices(m.shape)
+    df = pd.DataFrame({"sample": r.ravel(), "unit": c.ravel(), "activation": m.ravel(), "class": labels[r.ravel()]})
+    return alt.Chart(df, title=title).mark_rect().encode(
+        x=alt.X("unit:O", axis=alt.Axis(labels=False, ticks=False), title=f"latent unit ({m.shape[1]})"),
+        y=alt.Y("sample:O", axis=alt.Axis(labels=False, ticks=False), title="test samples, sorted by class"),
+        color=alt.Color("activation:Q", scale=alt.Scale(scheme="viridis", domainMin=0)),
+        tooltip=["class", "unit", alt.Tooltip("activation:Q", format=".3f")],
+    ).properties(height=300)
+
+
+def bias_histograms(biases, tasks_shown=None):
+    """Histogram of the latent layer's biases after each task, one colour per task."""
+    df = pd.DataFrame([{"after task": f"task {k + 1}", "bias": b} for k, bs in enumerate(biases)
+                       if tasks_shown is None or k in tasks_shown for b in bs])
+    return alt.Chart(df).mark_bar(opacity=0.5, binSpacing=0).encode(
+        x=alt.X("bias:Q", bin=alt.Bin(maxbins=40), title="latent-layer bias"),
+        y=alt.Y("count():Q", stack=None, title="units"),
+        color=alt.Color("after task:N", scale=alt.Scale(scheme=TASK_COLORS)),
+    ).properties(height=240)
+
+
+def bars(values: dict, title: str, domain=(0, 1)):
+    """{label: value} as horizontal bars with the value written on them (joint vs sequential vs probe)."""
+    df = pd.DataFrame({"what": list(values), "value": list(values.values())})
+    base = alt.Chart(df).encode(y=alt.Y("what:N", sort=None, title=None),
+                                x=alt.X("value:Q", title=title, scale=alt.Scale(domain=list(domain))))
+    return (base.mark_bar() + base.mark_text(align="left", dx=3).encode(text=alt.Text("value:Q", format=".3f"))
+            ).properties(height=40 * len(df) + 20)
+
+
+def grad_bars(grad_norms):
+    """Accumulated gradient norm per layer, per task ([{layer: norm}] per task), one panel per run."""
+    df = pd.DataFrame([{"run": run, "task": f"task {k + 1}", "layer": layer, "sum of grad norms": v}
+                       for run, per_task in grad_norms.items() for k, d in enumerate(per_task) for layer, v in d.items()])
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("layer:N", title=None, sort=None), xOffset="task:N", y=alt.Y("sum of grad norms:Q"),
+        color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS)), tooltip=["run", "task", "layer",
+                                                                                 "sum of grad norms"],
+    ).properties(width=260, height=220).facet(column=alt.Column("run:N", title=None))
+
+
+def savings_bars(rows):
+    df = pd.DataFrame([{"optimizer": r["optimizer"], "reset": "reset" if r["reset"] else "no reset",
+                        "savings": r["savings"]} for r in rows])
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("optimizer:N", sort=None), xOffset="reset:N", y=alt.Y("savings:Q", title="savings (1 - relearn/first)"),
+        color=alt.Color("reset:N", title="optimizer state"), tooltip=["optimizer", "reset", alt.Tooltip("savings:Q", format=".3f")],
+    ).properties(height=260)
+
+
+def step_curves(curves: dict, field: str, title: str):
+    """Per-step curves during task 2 (gradient norm, weight change), one line per optimizer setting."""
+    df = pd.DataFrame([{"setting": k, "step": i + 1, field: v} for k, c in curves.items() for i, v in enumerate(c[field])])
+    return alt.Chart(df).mark_line().encode(
+        x=alt.X("step:Q", title="step in task 2"), y=alt.Y(f"{field}:Q", title=title), color="setting:N",
+        tooltip=["setting", "step", alt.Tooltip(f"{field}:Q", format=".3f")]).properties(height=240)
+
+
+def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=None):
+    """Decision regions over a 2-D grid (colour: predicted class, opacity: confidence) with test points."""
+    (x0, y0), (x1, y1) = box
+    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+    gx, gy = np.meshgrid(xs, ys)  # 'xy' order, as the engine builds the grid
+    dx, dy = (x1 - x0) / (n - 1) / 2, (y1 - y0) / (n - 1) / 2
+    cells = pd.DataFrame({"x": gx.ravel() - dx, "x2": gx.ravel() + dx, "y": gy.ravel() - dy, "y2": gy.ravel() + dy,
+                          "class": [str(c) for c in grid_cls], "confidence": grid_conf})
+    pts = pd.DataFrame({"x": [p[0] for p in points], "y": [p[1] for p in points], "class": [str(c) for c in labels]})
+    domain = [str(c) for c in range(n_classes or (max(max(grid_cls), max(labels)) + 1))]
+    color = alt.Color("class:N", scale=alt.Scale(domain=domain, scheme="category10"))
+    bg = alt.Chart(cells).mark_rect().encode(
+        x=alt.X("x:Q", scale=alt.Scale(domain=[x0, x1], nice=False), title=None), x2="x2", y=alt.Y(
+            "y:Q", scale=alt.Scale(domain=[y0, y1], nice=False), title=None), y2="y2",
+        color=color, opacity=alt.Opacity("confidence:Q", scale=alt.Scale(domain=[0, 1], range=[0.05, 0.55]), legend=None))
+    fg = alt.Chart(pts).mark_circle(size=18, stroke="black", strokeWidth=0.4, opacity=1).encode(
+        x="x:Q", y="y:Q", color=color, tooltip=["class"])
+    return alt.layer(bg, fg, title=title).properties(width=280, height=280)
+
+
+def accuracy_matrix(matrix):
+    """matrix[i][j]: accuracy on task j after training task i, as an annotated heatmap."""
+    df = pd.DataFrame([{"after task": i + 1, "on task": j + 1, "accuracy": a} for i, row in enumerate(matrix)
+                       for j, a in enumerate(row)])
+    base = alt.Chart(df).encode(x="on task:O", y="after task:O")
+    return (base.mark_rect().encode(color=alt.Color("accuracy:Q", scale=alt.Scale(domain=[0, 1], scheme="blues")))
+            + base.mark_text(fontSize=11).encode(text=alt.Text("accuracy:Q", format=".2f"),
+                                                 color=alt.condition(alt.datum.accuracy > 0.6, alt.value("white"),
+                                                                     alt.value("black")))
+            ).properties(height=36 * len(matrix) + 20, width=36 * len(matrix) + 60)

@@ -1,0 +1,56 @@
+"""Loss Variants: which part of cross-entropy does the forgetting?"""
+import streamlit as st
+
+from clviz import charts, config, data, ui
+
+st.title("Loss variants")
+st.markdown(
+    "Three losses, same network and tasks: **cross-entropy**; **correct-logit only** (a sigmoid on the true "
+    "logit, the other logits get no gradient); and **latent-only negatives** (the incorrect logits push the hidden "
+    "layers but not the head). The notes found that with only the correct logit trained, old classes are "
+    "forgotten much more slowly.")
+
+s = ui.settings()
+vals = ui.training_controls("losses", config.LossesConfig())
+l2 = st.number_input("L2 on the weights for the correct-logit-only loss", 0.0, 1.0, 0.0, step=1e-4, format="%g",
+                     key="losses_l2")
+cfg = ui.make_config("losses", s, **vals, l2=l2)
+NAMES = {"ce": "cross-entropy", "correct_only": "correct logit only", "latent_only": "latent-only negatives"}
+
+
+def result_view(r):
+    st.subheader("Summary")
+    st.dataframe([{"loss": NAMES[n], "final acc (all seen)": r[n]["final_acc"], "forgetting of task 1":
+                   r[n]["forgetting"][0], "probe (seen), last task": r[n]["probe_seen"][-1]} for n in NAMES],
+                 hide_index=True)
+    curves = ui.curves_panel(ui.curves_of(r, list(NAMES)), r["config"]["epochs"])
+
+    st.subheader("Sigmoid probability per class for one test image")
+    ex = r["examples"]
+    i = st.selectbox("Test image", range(len(ex["index"])), key="losses_example",
+                     format_func=lambda j: f"#{ex['index'][j]} (class {ex['label'][j]})")
+    c1, c2 = st.columns([1, 5])
+    try:
+        d = data.load(r["config"]["dataset"], r["config"]["data_dir"] or None, download=False)
+        c1.image(d.image(ex["index"][i]), caption=f"class {ex['label'][i]}", width=120)
+    except data.DataError:
+        c1.caption("(image unavailable: dataset not on disk)")
+    with c2:
+        n = st.radio("Loss", list(NAMES), format_func=NAMES.get, horizontal=True, key="losses_table_loss")
+        probs = r[n]["example_sigmoid"]
+        table = ui.task_table(r["tasks"], **{str(c): [probs[k][i][c] for k in range(len(probs))]
+                                             for c in range(len(probs[0][i]))})
+        bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")
+        st.dataframe(table, hide_index=True, column_config={c: bar for c in table.columns[2:]})
+        st.caption(f"Row: after task k; column: class. True class: {ex['label'][i]}.")
+
+    st.subheader("Linear probe per task")
+    st.dataframe(ui.task_table(r["tasks"], **{f"{NAMES[n]} ({w})": r[n][f"probe_{w}"] for n in NAMES
+                                               for w in ("seen", "all")}), hide_index=True)
+    st.subheader("Accumulated gradient norm per layer, per task")
+    grads = charts.grad_bars({NAMES[n]: r[n]["grad_norms"] for n in NAMES})
+    ui.chart(grads)
+    return {**curves, "gradients": grads}
+
+
+ui.run_panel("losses", cfg, s["device"], ui.live_curves, result_view)

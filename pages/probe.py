@@ -1,0 +1,47 @@
+"""Linear Probe: the features survive even when the network's answers do not."""
+import streamlit as st
+
+from clviz import charts, config, report, ui
+
+st.title("Linear probe on the latent features")
+st.markdown(
+    "After each task, a linear classifier is fitted on the **frozen latent features** of the network: on the "
+    "classes seen so far, and on all classes. If it does well while the network's own head fails, the knowledge "
+    "is still in the representation and forgetting happened mostly in the head. The notes: joint training 0.965, "
+    "sequential 0.199, probe after task 5 0.893 on Split MNIST.")
+
+s = ui.settings()
+vals = ui.training_controls("probe", config.ProbeConfig())
+cfg = ui.make_config("probe", s, **vals)
+
+
+def result_view(r):
+    ref = report.REFERENCE["mnist"]
+    summary = {"joint (concurrent)": r["joint_acc"], "sequential": r["sequential_acc"],
+               "probe after last task": r["probe_all"][-1]}
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        bars = charts.bars(summary, "accuracy on all classes")
+        ui.chart(bars)
+    with c2:
+        st.metric("Preserved (probe / joint)", f"{r['preserved']:.3f}")
+        st.caption(f"Notes (Split MNIST, MLP): joint {ref['joint_acc']}, sequential {ref['sequential_acc']}, "
+                   f"probe {ref['probe_final']}.")
+    st.subheader("Per task")
+    st.dataframe(ui.task_table(r["tasks"], **{"network (seen)": r["acc_seen"], "probe (seen)": r["probe_seen"],
+                                               "probe (all)": r["probe_all"], "sparsity": r["sparsity"]}),
+                 hide_index=True)
+    lines = charts.per_task_lines({"network, seen classes": r["acc_seen"], "probe, seen classes": r["probe_seen"],
+                                   "probe, all classes": r["probe_all"]}, "accuracy", [0, 1])
+    matrix = charts.accuracy_matrix(r["matrix"])
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        ui.chart(lines)
+    with c2:
+        st.caption("Accuracy on each task (columns) after training each task (rows)")
+        st.altair_chart(matrix)
+    curves = ui.curves_panel([{**x, "run": "sequential"} for x in r["curve"]], r["config"]["epochs"])
+    return {"summary": bars, "per task": lines, "matrix": matrix, **curves}
+
+
+ui.run_panel("probe", cfg, s["device"], ui.live_curves, result_view)

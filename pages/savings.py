@@ -1,0 +1,55 @@
+"""Optimizer Savings: how much of an old task is left to relearn, per optimizer."""
+import pandas as pd
+import streamlit as st
+
+from clviz import charts, config, train, ui
+
+st.title("Optimizer savings")
+st.markdown(
+    "Each task is trained until it reaches the criterion; after the last task, task 1 is **relearned**. "
+    "Savings = 1 − steps to relearn / steps to learn it first: near 1, the knowledge was hidden, not lost. "
+    "Done for SGD, SGD with momentum, Adam, RMSProp and Adadelta, keeping or **resetting the optimizer state** "
+    "at task boundaries; also the steps to reach the joint solution after sequential training, and the "
+    "gradient norm and weight change while task 2 overwrites task 1.")
+
+s = ui.settings()
+d = config.SavingsConfig()
+vals = ui.training_controls("savings", d, lr=False)
+c1, c2, c3 = st.columns(3)
+opts = c1.multiselect("Optimizers", train.OPTIMIZERS, default=list(d.optimizers), key="savings_opts")
+criterion = c2.slider("Criterion (train accuracy on the task)", 0.5, 1.0, d.criterion, 0.01, key="savings_crit")
+max_steps = c3.number_input("Give up after (steps per phase)", 10, 100_000, d.max_steps, key="savings_max")
+if not opts:
+    c1.error("Pick at least one optimizer.")
+vals.pop("epochs")  # trained to the criterion, not for a number of epochs
+cfg = ui.make_config("savings", s, **vals, optimizers=tuple(opts) or None, criterion=criterion,
+                     max_steps=int(max_steps))
+
+
+def live_view(rows, events, cfg):
+    done = [{"setting": e["run"], "phase": e["phase"], "steps": e["steps"]} for e in events if e["event"] == "tick"]
+    if done:
+        st.caption("Steps to the criterion, latest phases first")
+        st.dataframe(pd.DataFrame(done[::-1][:12]), hide_index=True)
+
+
+def result_view(r):
+    rows = pd.DataFrame(r["rows"])
+    rows["steps first (task 1)"] = rows.pop("steps_first").map(lambda v: v[0])
+    st.dataframe(rows, hide_index=True)
+    bars = charts.savings_bars(r["rows"])
+    gn = charts.step_curves(r["task2_curves"], "grad_norm", "gradient norm")
+    wc = charts.step_curves(r["task2_curves"], "weight_change", "‖w − w after task 1‖")
+    ui.chart(bars)
+    st.subheader("During task 2")
+    c1, c2 = st.columns(2)
+    with c1:
+        ui.chart(gn)
+    with c2:
+        ui.chart(wc)
+    if rows["hit_max_steps"].any():
+        st.warning("Some phases hit the step limit before reaching the criterion: their savings are bounds.")
+    return {"savings": bars, "grad_norm": gn, "weight_change": wc}
+
+
+ui.run_panel("savings", cfg, s["device"], live_view, result_view)
