@@ -12,12 +12,12 @@ from clviz import ui
 st.set_page_config(page_title="clviz: catastrophic forgetting, live", page_icon="🧠", layout="wide")
 
 PAGES = [
-    st.Page("pages/sparsity.py", title="Sparsity", icon=":material/grain:", default=True),
-    st.Page("pages/probe.py", title="Linear Probe", icon=":material/straighten:"),
-    st.Page("pages/losses.py", title="Loss Variants", icon=":material/functions:"),
-    st.Page("pages/savings.py", title="Optimizer Savings", icon=":material/savings:"),
-    st.Page("pages/cifar.py", title="CIFAR", icon=":material/image:"),
-    st.Page("pages/boundaries.py", title="Decision Boundaries", icon=":material/scatter_plot:"),
+    st.Page("app_pages/sparsity.py", title="Sparsity", icon=":material/grain:", default=True),
+    st.Page("app_pages/probe.py", title="Linear Probe", icon=":material/straighten:"),
+    st.Page("app_pages/losses.py", title="Loss Variants", icon=":material/functions:"),
+    st.Page("app_pages/savings.py", title="Optimizer Savings", icon=":material/savings:"),
+    st.Page("app_pages/cifar.py", title="CIFAR", icon=":material/image:"),
+    st.Page("app_pages/boundaries.py", title="Decision Boundaries", icon=":material/scatter_plot:"),
 ]
 
 page = st.navigation(PAGES)

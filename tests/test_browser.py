@@ -1,0 +1,70 @@
+"""One real-browser test: `streamlit run app.py` on a loopback port, headless Chromium presses Train.
+
+Skips (with the reason) where Chromium or Playwright is not installed; .ci/run installs both.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt install chromium)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    env = {**os.environ, "CLVIZ_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read())
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_train_on_probe_page(server, tmp_path):
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(server + "/probe", timeout=60_000)
+        page.get_by_role("button", name="Train", exact=True).click(timeout=60_000)
+        page.get_by_text("trained in").wait_for(timeout=120_000)
+        page.wait_for_timeout(1500)  # let the charts render
+        shot = tmp_path / "probe.png"
+        page.screenshot(path=str(shot), full_page=True)
+        text = page.inner_text("body")
+        browser.close()
+    if os.environ.get("CLVIZ_SCREENSHOT"):  # keep a copy to look at
+        shutil.copy(shot, os.environ["CLVIZ_SCREENSHOT"])
+    assert shot.stat().st_size > 10_000
+    assert "Traceback" not in text and "Error" not in text
+    assert "Preserved (probe / joint)" in text and "Per task" in text, text[-2000:]
