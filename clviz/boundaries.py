@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 
@@ -91,7 +92,7 @@ def boundaries(cfg, data, tasks, rep):
                           epochs=cfg.toy_epochs, batch_size=min(cfg.batch_size, 2 * 200), seed=cfg.seed,
                           on_event=rep("toy"), extra=lambda m, k: {"regions": regions(m, g)}, grad_norms=False)
     from .experiments import new_model  # the real model, built as in the other experiments
-    model = new_model(cfg, data)
+    model = new_model(replace(cfg, seeds=1), data)  # one seed: the picture is of one network
     hist_real = run_sequential(model, data, tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.lr,
                                epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, on_event=rep("latent"),
                                extra=lambda m, k: {"plane": latent_plane(m, data, cfg.grid)}, grad_norms=False)

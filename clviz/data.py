@@ -67,8 +67,9 @@ class Data:
 
 
 def get_batch(x, y, idx, i, batch_size):
-    """The i-th batch of a `randperm` ordering: index slicing on tensors already on the device."""
-    j = idx[i * batch_size:(i + 1) * batch_size]
+    """The i-th batch of a `randperm` ordering: index slicing on tensors already on the device.
+    With one ordering per copy (idx of shape (N, n)) the batch is (N, B, ...), one per copy."""
+    j = idx[..., i * batch_size:(i + 1) * batch_size]
     return x[j], y[j]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +19,9 @@ from .boundaries import boundaries
 from .config import (BoundariesConfig, CifarConfig, Config, LossesConfig, ProbeConfig, SavingsConfig,
                      SparsityConfig, tasks_of, to_dict, validate)
 from .device import resolve
+from .ensemble import BatchedNet
 from .losses import LOSSES, make_loss
-from .train import TrainingError, make_optimizer, run_sequential, train_task
+from .train import TrainingError, generators, make_optimizer, run_sequential, train_task
 
 
 class Reporter:
@@ -47,13 +49,13 @@ def prepare(cfg: Config, device: str):
     data = D.load(cfg.dataset, cfg.data_dir or None, device)
     counts = dict(zip(*[v.tolist() for v in torch.unique(data.y_train, return_counts=True)]))
     tasks = validate(cfg, data.num_classes, counts, device)
-    if cfg.per_class:
-        data = cap_per_class(data, cfg.per_class, cfg.seed)
+    if cfg.per_class:  # the same subset for every seed: seeds vary the initialisation and the order
+        data = cap_per_class(data, cfg.per_class)
     return data, tasks
 
 
-def cap_per_class(data: D.Data, n: int, seed: int) -> D.Data:
-    g = torch.Generator().manual_seed(seed)
+def cap_per_class(data: D.Data, n: int) -> D.Data:
+    g = torch.Generator().manual_seed(0)
     keep = []
     y = data.y_train.cpu()
     for c in range(data.num_classes):
@@ -65,8 +67,14 @@ def cap_per_class(data: D.Data, n: int, seed: int) -> D.Data:
 
 
 def new_model(cfg: Config, data: D.Data, bn=False, seed_offset=0):
-    torch.manual_seed(cfg.seed + seed_offset)  # every variant starts from the same weights
-    return models.build(data.shape, data.num_classes, cfg.hidden, bn).to(data.device)
+    """The model of a config; with `cfg.seeds` > 1 (and no BatchNorm) N copies batched as one,
+    copy i initialised exactly as the single model of seed + i."""
+    def one(seed):
+        torch.manual_seed(seed)  # every variant starts from the same weights
+        return models.build(data.shape, data.num_classes, cfg.hidden, bn).to(data.device)
+    if cfg.seeds > 1 and not bn:
+        return BatchedNet([one(cfg.seed + seed_offset + i) for i in range(cfg.seeds)])
+    return one(cfg.seed + seed_offset)
 
 
 def all_classes(tasks):
@@ -96,26 +104,35 @@ def heatmap(model, data, tasks, per_class):
 
 
 def joint(cfg: Config, data, tasks, emit):
-    """Concurrent training on all classes at once: the upper bound sequential training is compared to."""
+    """Concurrent training on all classes at once: the upper bound sequential training is compared to.
+    Returns the accuracy on all classes of the split (mean over seeds) and its spread."""
     model = new_model(cfg, data)
     x, y = data.subset(all_classes(tasks))
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    train_task(model, opt, x, y, make_loss("ce"), batch_size=cfg.batch_size, gen=gen, epochs=cfg.epochs,
-               on_epoch=lambda e, loss: emit({"event": "tick", "epoch": e, "loss": loss}))
-    z, _ = metrics.forward_all(model, data.x_test)
-    return metrics.acc_on(z, data.y_test, all_classes(tasks))
+    copies = getattr(model, "n_copies", 0)
+    train_task(model, opt, x, y, make_loss("ce"), batch_size=cfg.batch_size, gen=generators(cfg.seed, copies),
+               epochs=cfg.epochs, on_epoch=lambda e, loss: emit({"event": "tick", "epoch": e, "loss": loss}))
+    accs = [metrics.acc_on(metrics.forward_all(v, data.x_test)[0], data.y_test, all_classes(tasks))
+            for v in ([model.copy(i) for i in range(copies)] if copies else [model])]
+    m = metrics.mean_std([{"acc": a} for a in accs])
+    return m["acc"], m.get("acc_std", 0.0)
 
 
 def sequential(cfg, data, tasks, emit, *, bn=False, loss="ce", extra=None, l2=0.0):
-    model = new_model(cfg, data, bn)
-    hist = run_sequential(model, data, tasks, make_loss(loss, l2), optimizer=cfg.optimizer, lr=cfg.lr,
-                          epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, on_event=emit,
-                          extra=extra)
-    return model, hist
+    """One class-incremental run (all seeds of it at once when they can be batched). Returns its history."""
+    run = lambda model, seed: run_sequential(
+        model, data, tasks, make_loss(loss, l2), optimizer=cfg.optimizer, lr=cfg.lr, epochs=cfg.epochs,
+        batch_size=cfg.batch_size, seed=seed, on_event=emit, extra=extra)
+    if cfg.seeds > 1 and bn:  # BatchNorm's running statistics cannot be batched: one run per seed
+        one = replace(cfg, seeds=1)
+        return metrics.merge_histories([run(new_model(replace(one, seed=cfg.seed + i), data, bn), cfg.seed + i)
+                                        for i in range(cfg.seeds)])
+    return run(new_model(cfg, data, bn), cfg.seed)
 
 
 def per_task(hist, *keys):
+    """Per-task lists of the records' values, and their spread across seeds where there is one."""
+    keys = [k for key in keys for k in (key, f"{key}_std") if k in hist["tasks"][0]]
     return {k: [t[k] for t in hist["tasks"]] for k in keys}
 
 
@@ -128,19 +145,25 @@ def sparsity(cfg: SparsityConfig, data, tasks, rep):
     out = {}
     for name, bn in (("no_bn", False), ("bn", True)):
         extra = lambda m, k: heatmap(m, data, tasks, cfg.heatmap_per_class)
-        _, hist = sequential(cfg, data, tasks, rep(name), bn=bn, extra=extra)
+        hist = sequential(cfg, data, tasks, rep(name), bn=bn, extra=extra)
         out[name] = {**per_task(hist, *SEQ_KEYS, "heatmap", "heatmap_labels", "bias"),
                      "matrix": hist["matrix"], "curve": hist["curve"]}
     return out
 
 
 def probe_exp(cfg: ProbeConfig, data, tasks, rep):
-    _, hist = sequential(cfg, data, tasks, rep("sequential"), extra=lambda m, k: probes(m, data, tasks, k))
-    j = joint(cfg, data, tasks, rep("joint"))
-    seq = hist["tasks"][-1]["acc_seen"]
+    hist = sequential(cfg, data, tasks, rep("sequential"), extra=lambda m, k: probes(m, data, tasks, k))
+    j, j_std = joint(cfg, data, tasks, rep("joint"))
+    return {"joint_acc": j, "joint_acc_std": j_std, **summary(hist, j), "forgetting": hist["forgetting"]}
+
+
+def summary(hist, joint_acc):
+    """What the probe and CIFAR experiments report of a sequential run, beside joint training."""
+    last = hist["tasks"][-1]
     p = per_task(hist, "probe_seen", "probe_all", *SEQ_KEYS)
-    return {"joint_acc": j, "sequential_acc": seq, **p, "preserved": p["probe_all"][-1] / j if j else float("nan"),
-            "matrix": hist["matrix"], "curve": hist["curve"], "forgetting": hist["forgetting"]}
+    return {"sequential_acc": last["acc_seen"], "sequential_acc_std": last.get("acc_seen_std", 0.0), **p,
+            "preserved": p["probe_all"][-1] / joint_acc if joint_acc else float("nan"),
+            "matrix": hist["matrix"], "curve": hist["curve"]}
 
 
 def losses(cfg: LossesConfig, data, tasks, rep):
@@ -151,8 +174,8 @@ def losses(cfg: LossesConfig, data, tasks, rep):
         def extra(m, k):
             z, _ = metrics.forward_all(m, data.x_test[idx])
             return {**probes(m, data, tasks, k), "example_sigmoid": torch.sigmoid(z).cpu().numpy().round(4).tolist()}
-        _, hist = sequential(cfg, data, tasks, rep(name), loss=name, extra=extra,
-                             l2=cfg.l2 if name == "correct_only" else 0.0)
+        hist = sequential(cfg, data, tasks, rep(name), loss=name, extra=extra,
+                          l2=cfg.l2 if name == "correct_only" else 0.0)
         out[name] = {"final_acc": hist["tasks"][-1]["acc_seen"], "matrix": hist["matrix"], "curve": hist["curve"],
                      "forgetting": hist["forgetting"],
                      **per_task(hist, "probe_seen", "probe_all", "example_sigmoid", *SEQ_KEYS)}
@@ -162,7 +185,12 @@ def losses(cfg: LossesConfig, data, tasks, rep):
 def savings(cfg: SavingsConfig, data, tasks, rep):
     """Per optimizer, with and without resetting its state at task boundaries:
     steps to the criterion when each task is first learned, when task 1 is relearned after all
-    tasks, and when the joint problem is reached from the sequential end state."""
+    tasks, and when the joint problem is reached from the sequential end state.
+    Several seeds: one run per seed (each stops at its own step), rows averaged."""
+    if cfg.seeds > 1:
+        runs = [savings(replace(cfg, seeds=1, seed=cfg.seed + i), data, tasks, rep) for i in range(cfg.seeds)]
+        return {"rows": [metrics.mean_std(list(rows)) for rows in zip(*(r["rows"] for r in runs))],
+                "task2_curves": runs[0]["task2_curves"]}
     lrs = dict(cfg.lrs)
     loss_fn = make_loss("ce")
     probe_n = 2000  # accuracy for the criterion on at most this many training samples
@@ -222,13 +250,11 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
 
 def cifar(cfg: CifarConfig, data, tasks, rep):
     extra = lambda m, k: {**probes(m, data, tasks, k), **heatmap(m, data, tasks, cfg.heatmap_per_class)}
-    _, hist = sequential(cfg, data, tasks, rep("no_bn"), extra=extra)
-    _, hist_bn = sequential(cfg, data, tasks, rep("bn"), bn=True)
-    j = joint(cfg, data, tasks, rep("joint"))
-    p = per_task(hist, "probe_seen", "probe_all", *SEQ_KEYS)
-    return {"joint_acc": j, "sequential_acc": hist["tasks"][-1]["acc_seen"], **p,
-            "preserved": p["probe_all"][-1] / j if j else float("nan"), "matrix": hist["matrix"], "curve": hist["curve"],
-            "no_bn": {**per_task(hist, "sparsity", "val_loss", "heatmap", "heatmap_labels", "bias")},
+    hist = sequential(cfg, data, tasks, rep("no_bn"), extra=extra)
+    hist_bn = sequential(cfg, data, tasks, rep("bn"), bn=True)
+    j, j_std = joint(cfg, data, tasks, rep("joint"))
+    return {"joint_acc": j, "joint_acc_std": j_std, **summary(hist, j),
+            "no_bn": per_task(hist, "sparsity", "val_loss", "heatmap", "heatmap_labels", "bias"),
             "bn": per_task(hist_bn, "sparsity", "val_loss")}
 
 
@@ -238,9 +264,10 @@ RUNNERS = {"sparsity": sparsity, "probe": probe_exp, "losses": losses, "savings"
 
 def units(cfg: Config, tasks) -> int:
     """How many progress units (epochs, or criterion phases for savings) an experiment takes."""
-    T, e = len(tasks), cfg.epochs
-    return {"sparsity": 2 * T * e, "probe": T * e + e, "losses": 3 * T * e, "cifar": 2 * T * e + e,
-            "savings": len(getattr(cfg, "optimizers", ())) * 2 * (T + 1), "boundaries": T * e + getattr(cfg, "toy_tasks", 0) * getattr(cfg, "toy_epochs", 0)}[cfg.experiment]
+    T, e, s = len(tasks), cfg.epochs, cfg.seeds  # BatchNorm runs and savings take one run per seed
+    return {"sparsity": T * e * (1 + s), "probe": T * e + e, "losses": 3 * T * e, "cifar": T * e * (1 + s) + e,
+            "savings": s * len(getattr(cfg, "optimizers", ())) * 2 * (T + 1),
+            "boundaries": T * e + getattr(cfg, "toy_tasks", 0) * getattr(cfg, "toy_epochs", 0)}[cfg.experiment]
 
 
 def run(cfg: Config, device: str = "auto", on_event=None, use_cache: bool = True) -> dict:

@@ -15,6 +15,11 @@ import torch.nn.functional as F
 LOSSES = ("ce", "correct_only", "latent_only")
 
 
+def _ce(z, y):
+    """Per-sample cross-entropy for logits with any leading dimensions."""
+    return F.cross_entropy(z.reshape(-1, z.shape[-1]), y.reshape(-1), reduction="none").view(y.shape)
+
+
 def _l2(model):
     return sum((p * p).sum() for n, p in model.named_parameters() if n.endswith("weight"))
 
@@ -27,13 +32,15 @@ def make_loss(name: str, l2: float = 0.0):
         h = model.body(x)
         z = model.head(h)
         if name == "ce":
-            out = F.cross_entropy(z, y)
+            per_sample = _ce(z, y)
         elif name == "correct_only":
-            out = -F.logsigmoid(z.gather(1, y[:, None])).mean()
+            per_sample = -F.logsigmoid(z.gather(-1, y[..., None]).squeeze(-1))
         else:  # latent_only: true logit through the real head, wrong logits through a frozen copy
-            w, b = model.head.weight.detach(), model.head.bias.detach()
-            true = F.one_hot(y, z.shape[1]).bool()
-            out = F.cross_entropy(torch.where(true, z, F.linear(h, w, b)), y)
+            true = F.one_hot(y, z.shape[-1]).bool()
+            per_sample = _ce(torch.where(true, z, model.head_frozen(h)), y)
+        # the batch mean; for a BatchedNet ((N, B) per-sample losses) the sum of the copies' means,
+        # so that each copy's gradient is exactly its own
+        out = per_sample.mean(-1).sum()
         if l2 > 0:
             out = out + 0.5 * l2 * _l2(model)
         return out, z, h

@@ -38,6 +38,16 @@ def sparsity(h) -> float:
     return (h == 0).float().mean().item()
 
 
+def merge_histories(hists):
+    """The histories of several seeds' runs as one, in the shape a BatchedNet run reports."""
+    if len(hists) == 1:
+        return hists[0]
+    curve = [mean_std(rows) for rows in zip(*(h["curve"] for h in hists))]
+    tasks = [mean_std(recs) for recs in zip(*(h["tasks"] for h in hists))]
+    matrix = [t["acc_tasks"] for t in tasks]
+    return {"matrix": matrix, "curve": curve, "tasks": tasks, "forgetting": forgetting(matrix)}
+
+
 def forgetting(matrix):
     """Per task: best accuracy it ever had minus its final accuracy (matrix[i][j]: after task i, on task j)."""
     T = len(matrix)
@@ -53,26 +63,56 @@ def layer_params(model):
 
 
 class GradAccumulator:
-    """Sums the L2 norm of each layer's gradient over the steps of a task.
+    """Sums the L2 norm of each layer's gradient over the steps of a task (per copy for a
+    BatchedNet, whose parameters carry the copy index as dimension 0; the mean over copies is read).
 
     Norms are accumulated on the device and read once per task, so the hot loop has no sync.
     """
 
     def __init__(self, model):
         self.layers = layer_params(model)
+        self.copies = getattr(model, "n_copies", 1)
         self.reset()
 
     def reset(self):
         self.acc = None
 
     def step(self):
-        norms = torch.stack([torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in ps if p.grad is not None))
-                             for ps in self.layers.values()])
+        sq = lambda p: p.grad.detach().reshape(self.copies, -1).pow(2).sum(1)
+        norms = torch.stack([torch.sqrt(sum(sq(p) for p in ps if p.grad is not None)) for ps in self.layers.values()])
         self.acc = norms if self.acc is None else self.acc + norms
 
     def read(self):
-        vals = self.acc.tolist() if self.acc is not None else [0.0] * len(self.layers)
+        vals = self.acc.mean(1).tolist() if self.acc is not None else [0.0] * len(self.layers)
         return dict(zip(self.layers, vals))
+
+
+# Per-unit values: unit i of one seed has nothing to do with unit i of another, so no mean.
+FIRST_SEED_ONLY = ("bias", "heatmap", "heatmap_labels", "classes", "task", "epoch", "step", "lr")
+
+
+def mean_std(records):
+    """Merge the per-seed records (dicts) of one moment: numbers and lists of numbers become their
+    mean, with the spread across seeds under `<key>_std`; dicts of numbers are averaged; anything
+    else (heatmaps, labels, per-unit values) is taken from the first seed. One record is returned as it is."""
+    if len(records) == 1:
+        return records[0]
+    out = {}
+    for k, v in records[0].items():
+        vals = [r[k] for r in records]
+        if k in FIRST_SEED_ONLY:
+            out[k] = v
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            t = torch.tensor(vals, dtype=torch.float64)
+            out[k], out[f"{k}_std"] = t.mean().item(), t.std(unbiased=False).item()
+        elif isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v):
+            t = torch.tensor(vals, dtype=torch.float64)
+            out[k], out[f"{k}_std"] = t.mean(0).tolist(), t.std(0, unbiased=False).tolist()
+        elif isinstance(v, dict) and all(isinstance(x, (int, float)) for x in v.values()):
+            out[k] = {kk: sum(r[k][kk] for r in records) / len(records) for kk in v}
+        else:
+            out[k] = v
+    return out
 
 
 def savings(steps_first, steps_relearn) -> float:

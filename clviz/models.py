@@ -7,6 +7,7 @@ gradient into the body but not into the head.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -20,6 +21,10 @@ class Net(nn.Module):
         h = self.body(x)
         z = self.head(h)
         return (z, h) if return_latent else z
+
+    def head_frozen(self, h):
+        """The head with its weights detached: gradients reach `h` but not the head."""
+        return F.linear(h, self.head.weight.detach(), self.head.bias.detach())
 
     @property
     def latent_bias(self) -> torch.Tensor:

@@ -44,6 +44,20 @@ def make_optimizer(name: str, params, lr: float):
     raise ValueError(f"Unknown optimizer '{name}'. Choose one of: {', '.join(OPTIMIZERS)}.")
 
 
+def order(n, gen):
+    """A random order of n samples; one per copy when `gen` is a list (one generator per copy)."""
+    if isinstance(gen, list):
+        return torch.stack([torch.randperm(n, generator=g) for g in gen])
+    return torch.randperm(n, generator=gen)
+
+
+def generators(seed, copies=0):
+    """The data-order generator of a run: copy i of a batched run orders data as a run with seed+i."""
+    if copies:
+        return [torch.Generator().manual_seed(seed + i) for i in range(copies)]
+    return torch.Generator().manual_seed(seed)
+
+
 def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_steps=None,
                until=None, check_every=10, on_step=None, on_epoch=None):
     """Train on (x, y) for `epochs`, or until `until(model)` holds (checked every `check_every`
@@ -56,7 +70,7 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
     nb = max(1, n // batch_size)
     model.train()
     while epochs is None or epoch < epochs:
-        idx = torch.randperm(n, generator=gen).to(x.device)
+        idx = order(n, gen).to(x.device)
         loss_sum = torch.zeros((), device=x.device)
         for i in range(nb):
             xb, yb = get_batch(x, y, idx, i, batch_size)
@@ -81,18 +95,27 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
     return steps
 
 
-def evaluate(model, data, tasks):
-    """Test accuracy per task, on all seen classes (given `upto`), sparsity and the raw outputs."""
+def evaluate(model, data, tasks, seen):
+    """Test metrics of one model: accuracy per task and on the seen classes, sparsity, outputs."""
     z, h = metrics.forward_all(model, data.x_test)
-    return z, h, metrics.acc_per_task(z, data.y_test, tasks)
+    m = torch.isin(data.y_test, torch.as_tensor(seen, device=data.device))
+    return {"acc_tasks": metrics.acc_per_task(z, data.y_test, tasks), "acc_seen": metrics.acc_on(z, data.y_test, seen),
+            "acc_all": metrics.accuracy(z, data.y_test), "val_loss": F.cross_entropy(z[m], data.y_test[m]).item(),
+            "sparsity": metrics.sparsity(h)}
 
 
 def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, epochs=1, batch_size=128,
                    reset_optimizer=False, seed=0, on_event=None, extra=None, grad_norms=True):
     """Class-incremental training over `tasks`. Returns the history:
-    matrix[i][j] (accuracy on task j after task i), curve (one row per epoch), per-task records."""
+    matrix[i][j] (accuracy on task j after task i), curve (one row per epoch), per-task records.
+
+    `model` may be a BatchedNet of N copies: it trains as one, and every metric is measured on
+    each copy and reported as the mean over copies with the spread under `<name>_std`.
+    """
     emit = on_event or (lambda ev: None)
-    gen = torch.Generator().manual_seed(seed)
+    copies = getattr(model, "n_copies", 0)
+    views = (lambda: [model.copy(i) for i in range(copies)]) if copies else (lambda: [model])
+    gen = generators(seed, copies)
     opt = make_optimizer(optimizer, model.parameters(), lr)
     acc = metrics.GradAccumulator(model) if grad_norms else None
     hist = {"matrix": [], "curve": [], "tasks": []}
@@ -104,9 +127,9 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
         seen = [c for t in tasks[:k + 1] for c in t]
 
         def on_epoch(e, loss):
-            z, h, per_task = evaluate(model, data, tasks)
-            row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss, "acc_tasks": per_task,
-                   "acc_seen": metrics.acc_on(z, data.y_test, seen), "sparsity": metrics.sparsity(h)}
+            row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / max(copies, 1),
+                   **metrics.mean_std([evaluate(v, data, tasks, seen) for v in views()])}
+            row.pop("val_loss", None), row.pop("val_loss_std", None)
             hist["curve"].append(row)
             emit({"event": "epoch_end", **row})
 
@@ -114,15 +137,10 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
             acc.reset()
         train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs,
                    on_step=(lambda s: acc.step()) if acc is not None else None, on_epoch=on_epoch)
-        z, h, per_task = evaluate(model, data, tasks)
-        m = torch.isin(data.y_test, torch.as_tensor(seen, device=data.device))
-        rec = {"task": k, "classes": list(classes), "acc_tasks": per_task,
-               "acc_seen": metrics.acc_on(z, data.y_test, seen), "acc_all": metrics.accuracy(z, data.y_test),
-               "val_loss": F.cross_entropy(z[m], data.y_test[m]).item(), "sparsity": metrics.sparsity(h),
-               "grad_norms": acc.read() if acc is not None else {}}
-        if extra is not None:
-            rec.update(extra(model, k))
-        hist["matrix"].append(per_task)
+        rec = {"task": k, "classes": list(classes), "grad_norms": acc.read() if acc is not None else {},
+               **metrics.mean_std([{**evaluate(v, data, tasks, seen), **(extra(v, k) if extra else {})}
+                                   for v in views()])}
+        hist["matrix"].append(rec["acc_tasks"])
         hist["tasks"].append(rec)
         emit({"event": "task_end", **rec})
     hist["forgetting"] = metrics.forgetting(hist["matrix"])

@@ -1,0 +1,70 @@
+"""Several seeds for the price of one: N independent copies of a Net trained as one batched model.
+
+`stack_module_state` stacks the copies' parameters along a new leading dimension, and
+`vmap(functional_call)` runs all copies at once. The losses sum the copies' per-copy mean losses,
+so each copy's gradient is exactly its own; every optimizer here is elementwise, so one
+optimizer over the stacked tensors equals N separate optimizers (tests/test_seeds.py checks
+that the batched run equals N separate runs). Models with BatchNorm (running statistics
+updated in place) are not batched: the experiments loop over seeds for them instead.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .models import Net
+
+
+class BatchedNet(nn.Module):
+    def __init__(self, nets: list[Net]):
+        super().__init__()
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in nets[0].modules()):
+            raise ValueError("BatchNorm copies cannot be batched; train them one by one.")
+        self.n_copies = len(nets)
+        params, _ = stack_module_state(nets)
+        self.template = [copy.deepcopy(nets[0])]  # in a list: not a submodule, its own weights unused
+        self.names = list(params)
+        for name in self.names:  # registered (dots are not allowed in names) so .to() and optimizers see them
+            self.register_parameter(name.replace(".", "__"), nn.Parameter(params[name].detach().clone()))
+        self.sample_ndim = None
+
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        for name in self.names:  # the copies' own names, with the copy index as dimension 0
+            yield prefix + name, getattr(self, name.replace(".", "__"))
+
+    def _part(self, part):
+        return {n[len(part) + 1:]: p for n, p in self.named_parameters() if n.startswith(part + ".")}
+
+    def _call(self, part, x, shared: bool):
+        module = getattr(self.template[0], part)
+        f = lambda p, xi: functional_call(module, p, (xi,))
+        return vmap(f, in_dims=(0, None if shared else 0))(self._part(part), x)
+
+    def body(self, x, shared=False):
+        """x: (N, B, ...) one batch per copy, or (B, ...) with shared=True -> (N, B, latent)."""
+        return self._call("body", x, shared)
+
+    def head(self, h):
+        return self._call("head", h, False)
+
+    def head_frozen(self, h):
+        """The head with its weights detached (for the latent-only loss): (N, B, latent) -> (N, B, C)."""
+        w, b = self._part("head")["weight"].detach(), self._part("head")["bias"].detach()
+        return torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
+
+    def forward(self, x, return_latent=False, shared=True):
+        h = self.body(x, shared)
+        z = self.head(h)
+        return (z, h) if return_latent else z
+
+    @torch.no_grad()
+    def copy(self, i: int) -> Net:
+        """Copy i as a plain Net (for evaluation, probes and heatmaps)."""
+        net = copy.deepcopy(self.template[0])
+        for name, p in net.named_parameters():
+            p.copy_(getattr(self, name.replace(".", "__"))[i])
+        return net.to(next(self.parameters()).device)
+
