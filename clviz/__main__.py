@@ -48,9 +48,14 @@ def _number(kind):
     return parse
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line on stderr and exit code 2, like every other bad input
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parser():
-    p = argparse.ArgumentParser(prog="python -m clviz", description="See catastrophic forgetting, headless.")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = Parser(prog="python -m clviz", description="See catastrophic forgetting, headless.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     def common(s):
         s.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "cifar100"])

@@ -21,7 +21,7 @@ CACHE_DATA = CACHE / "data"
 SYSTEM_DIRS = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar100")
 NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar100": 100}
-DOWNLOAD_TIMEOUT_S = 30
+DOWNLOAD_TIMEOUT_S = 30  # per socket operation; CLVIZ_OFFLINE=1 skips downloading altogether
 
 # torchvision class name (= its folder under the root) and the files it needs in <root>/<folder>/raw
 _IDX = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
@@ -92,14 +92,16 @@ def parse_tasks(text, num_classes: int):
             raise DataError("The task split is empty: write tasks like '1,2;3,4' (classes separated by ',', tasks by ';').")
         tasks = []
         for k, part in enumerate(text.split(";"), 1):
-            items = [s.strip() for s in part.replace(" ", ",").split(",") if s.strip()]
+            items = part.replace(",", " ").split()  # commas and/or whitespace between classes
             if not items:
                 raise DataError(f"Task {k} is empty: every task needs at least one class (e.g. '1,2;3,4').")
-            try:
-                tasks.append(tuple(int(s) for s in items))
-            except ValueError:
-                bad = next(s for s in items if not s.lstrip("-").isdigit())
-                raise DataError(f"Task {k}: '{bad}' is not a class number (write tasks like '1,2;3,4').") from None
+            task = []
+            for item in items:
+                try:
+                    task.append(int(item))
+                except ValueError:
+                    raise DataError(f"Task {k}: '{item}' is not a class number (write tasks like '1,2;3,4').") from None
+            tasks.append(tuple(task))
         tasks = tuple(tasks)
     seen = {}
     for k, t in enumerate(tasks, 1):
@@ -236,7 +238,7 @@ def _raw(name: str, data_dir, download: bool):
         return x[tr], y[tr], x[te], y[te], 10, "scikit-learn load_digits (bundled)"
     root = find_root(name, data_dir)
     if root is None:
-        if not download:
+        if not download or os.environ.get("CLVIZ_OFFLINE"):
             raise DataError(_where_to_put(name, data_dir))
         root = _download(name, data_dir)
     from torchvision import datasets

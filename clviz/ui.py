@@ -205,6 +205,11 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
     job = _jobs().get(st.session_state.get(slot, ""))
     running = job is not None and job.status == "running"
     if b1.button(train_label, type="primary", disabled=cfg is None or running, key=f"{page}_train"):
+        try:  # check the settings against the data first, so the message stands by the button
+            experiments.prepare(cfg, device)
+        except (D.DataError, ValueError) as e:
+            st.error(str(e))
+            return
         job = start(cfg, device)
         st.session_state[slot] = f"{store.key(cfg)}@{device}"
         running = job.status == "running"

@@ -127,9 +127,61 @@ def test_cifar_page_on_small_pickle(tmp_path):
     accuracies_ok(df, ["network (seen)", "probe (seen)", "probe (all)", "sparsity (no BN)", "sparsity (BN)"])
 
 
-def test_bad_task_string_is_a_message_not_a_traceback():
+# (widget kind, key, value, message, shown before Train is pressed)
+BAD_INPUTS = [
+    ("text_input", "probe_tasks", "1,2;2,3", "Class 2 appears in task 1 and task 2", True),
+    ("text_input", "probe_tasks", "1,2;3,a", "'a' is not a class number", True),
+    ("text_input", "probe_tasks", "1,2;3,10", "class 10 does not exist", True),
+    ("text_input", "probe_tasks", "1,2;;3,4", "Task 2 is empty", True),
+    ("text_input", "probe_tasks", "1,2,3,4", "Only one task", True),
+    ("text_input", "probe_tasks", "", "The task split is empty", True),
+    ("text_input", "probe_lr", "fast", "Learning rate must be a number", True),
+    ("text_input", "probe_lr", "0", "Learning rate must be greater than 0", True),
+    ("text_input", "probe_lr", "-1e-3", "Learning rate must be greater than 0", True),
+    ("text_input", "probe_lr", "5000", "absurdly large", False),
+    ("number_input", "probe_epochs", 400, "too many on", False),
+    ("number_input", "probe_bs", 1000, "larger than task 1", False),
+    ("number_input", "probe_pc", 3, "larger than task 1, which has 6", False),
+    ("sidebar_text", "data_dir", "/no/such/folder", "does not exist", True),
+]
+
+
+@pytest.mark.parametrize("kind,key,value,message,immediate", BAD_INPUTS, ids=[f"{r[1]}={r[2]}" for r in BAD_INPUTS])
+def test_bad_input_is_a_message_not_a_traceback(kind, key, value, message, immediate):
     at = open_page("probe")
-    at.text_input(key="probe_tasks").set_value("1,2;2,3").run()
+    if kind == "sidebar_text":
+        at.sidebar.selectbox(key="dataset").set_value("mnist")
+        at.sidebar.text_input(key=key).set_value(value)
+    else:
+        getattr(at, kind)(key=key).set_value(value)
+    at.run()
+    if not immediate:
+        at.button(key="probe_train").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any(message in e for e in errors), errors
+    assert not at.success  # nothing trained
+
+
+def test_missing_dataset_offers_digits():
+    at = open_page("probe")
+    at.sidebar.selectbox(key="dataset").set_value("mnist").run()
+    assert any("was not found" in w.value for w in at.sidebar.warning)
+    at.sidebar.button(key="use_digits").click().run()
+    assert at.sidebar.selectbox(key="dataset").value == "digits" and not at.exception
+
+
+def test_touching_a_widget_mid_run_keeps_the_run():
+    at = open_page("probe")
+    quick(at, "probe", epochs=3)
+    at.button(key="probe_train").click().run()
+    at.number_input(key="probe_epochs").set_value(2).run()  # a widget changes while the job runs
     assert not at.exception
-    assert any("appears in task 1 and task 2" in e.value for e in at.error)
-    assert at.button(key="probe_train").disabled
+    deadline = time.time() + 120
+    while not at.success and time.time() < deadline:
+        time.sleep(0.25)
+        at.run()
+    assert at.success and "trained in" in at.success[0].value  # the first run finished and is shown
+    assert any("settings changed since this run" in c.value for c in at.caption)
+    from clviz import ui
+    assert len([j for j in ui._jobs().values() if j.cfg.epochs == 3 and j.cfg.per_class == 40]) == 1

@@ -1,0 +1,180 @@
+"""How fast is clviz's trainer, against the floor and against the textbook way? Run by hand:
+
+    python bench/train_speed.py [--epochs 2] [--repeats 3] [--batch-size 64] [--seeds 1,4,8]
+
+The same work three ways, in one process, alternating, several repeats (medians and ratios):
+  1. clviz     run_sequential with all instrumentation on: per-epoch evaluation (accuracy per
+               task, sparsity), a linear probe on seen and on all classes after each task,
+               gradient accumulation per layer, events to a callback;
+  2. bare      a hand-written loop over preloaded tensors with randperm index slicing, nothing else
+               (the floor for this hardware);
+  3. textbook  torchvision dataset + ToTensor/Normalize transforms + DataLoader(shuffle=True).
+Work: Split-MNIST-shaped data (60,000 x 28 x 28, 5 tasks of 2 classes), the default MLP
+(784-256-256-10), Adam 1e-3. Real Fashion-MNIST files when found (Debian's dataset-fashion-mnist
+has MNIST's shape), otherwise synthetic data of that shape written as IDX files, so that the
+textbook path reads real torchvision files either way.
+
+Then several seeds: the cost of N = 1, 4, 8 copies trained at once (BatchedNet), against N
+separate runs.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from clviz import data as D  # noqa: E402
+from clviz import metrics, models, probe  # noqa: E402
+from clviz.ensemble import BatchedNet  # noqa: E402
+from clviz.losses import make_loss  # noqa: E402
+from clviz.train import run_sequential  # noqa: E402
+
+TASKS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 0))
+
+
+def write_synthetic_idx(root: Path):
+    """Synthetic MNIST-shaped data written as IDX files (so torchvision's reader is used)."""
+    syn = D.synthetic(60000, 10000)
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, x, y in (("train", syn.x_train, syn.y_train), ("t10k", syn.x_test, syn.y_test)):
+        img = ((x - x.min()) / (x.max() - x.min()) * 255).to(torch.uint8).reshape(len(x), 28, 28)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">iiii", 2051, len(x), 28, 28) + img.numpy().tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">ii", 2049, len(y)) + y.to(torch.uint8).numpy().tobytes())
+    return root
+
+
+def build(seed=0):
+    torch.manual_seed(seed)
+    return models.mlp(784, (256, 256), 10)
+
+
+def way_clviz(data, args, seeds=1):
+    def extra(m, k):  # the probe experiment's instrumentation: probe on seen and on all classes
+        htr, hte = metrics.forward_all(m, data.x_train)[1], metrics.forward_all(m, data.x_test)[1]
+        seen = [c for t in TASKS[:k + 1] for c in t]
+        return {"probe_seen": probe.probe_accuracy(htr, data.y_train, hte, data.y_test, seen),
+                "probe_all": probe.probe_accuracy(htr, data.y_train, hte, data.y_test)}
+    events = []
+    model = BatchedNet([build(i) for i in range(seeds)]) if seeds > 1 else build()
+    run_sequential(model, data, TASKS, make_loss("ce"), optimizer="adam", lr=1e-3, epochs=args.epochs,
+                   batch_size=args.batch_size, seed=0, on_event=events.append, extra=extra)
+    assert sum(e["event"] == "task_end" for e in events) == len(TASKS)
+
+
+def way_bare(data, args):
+    model = build()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    for t in TASKS:
+        x, y = data.subset(t)
+        for _ in range(args.epochs):
+            idx = torch.randperm(len(x), generator=g)
+            for i in range(len(x) // args.batch_size):
+                j = idx[i * args.batch_size:(i + 1) * args.batch_size]
+                loss = F.cross_entropy(model(x[j]), y[j])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+
+def way_textbook(root, args, cls, mean, std):
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import transforms
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((mean / 255,), (std / 255,))])
+    ds = cls(str(root), train=True, transform=tf)
+    model = build()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for t in TASKS:
+        idx = torch.isin(ds.targets, torch.tensor(t)).nonzero().flatten().tolist()
+        loader = DataLoader(Subset(ds, idx), batch_size=args.batch_size, shuffle=True, drop_last=True)
+        for _ in range(args.epochs):
+            for xb, yb in loader:
+                loss = F.cross_entropy(model(xb), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+
+def matmul_peak(n=2048, reps=5):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seeds", default="1,4,8")
+    args = ap.parse_args()
+    from torchvision import datasets
+
+    tmp = None
+    root = D.find_root("fashion-mnist")
+    if root is None:
+        tmp = tempfile.TemporaryDirectory()
+        root, source = write_synthetic_idx(Path(tmp.name)), "synthetic, MNIST-shaped (IDX files)"
+    else:
+        source = f"Fashion-MNIST from {root}"
+    data = D.load("fashion-mnist", root)
+    cls = datasets.FashionMNIST
+    params = sum(p.numel() for p in build().parameters())
+    samples = sum(len(data.subset(t)[0]) // args.batch_size * args.batch_size for t in TASKS) * args.epochs
+
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; data: {source}")
+    print(f"work: 5 tasks x {args.epochs} epochs, batch {args.batch_size}, MLP with {params:,} parameters, "
+          f"{samples:,} training samples; {args.repeats} repeats, alternating\n")
+    ways = {"clviz (instrumented)": lambda: way_clviz(data, args), "bare loop": lambda: way_bare(data, args),
+            "textbook DataLoader": lambda: way_textbook(root, args, cls, data.mean, data.std)}
+    times = {k: [] for k in ways}
+    for _ in range(args.repeats):
+        for k, fn in ways.items():
+            times[k].append(timed(fn))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    peak = matmul_peak()
+    print(f"{'way':<22}{'median s':>10}{'min s':>9}{'GFLOP/s':>10}{'% of matmul peak':>18}")
+    for k in ways:
+        gf = 6 * params * samples / med[k] / 1e9
+        print(f"{k:<22}{med[k]:>10.2f}{min(times[k]):>9.2f}{gf:>10.1f}{100 * gf / peak:>17.1f}%")
+    print(f"matmul peak (2048^2 fp32): {peak:.1f} GFLOP/s")
+    c, b, t = med["clviz (instrumented)"], med["bare loop"], med["textbook DataLoader"]
+    print(f"\ntextbook / clviz: {t / c:.2f}x   (target >= 3x)")
+    print(f"clviz / bare:     {c / b:.2f}x   (instrumentation overhead {100 * (c / b - 1):.0f}%, target <= 25%)")
+
+    ns = [int(s) for s in args.seeds.split(",")]
+    print(f"\nseeds trained at once (clviz, instrumented; {args.repeats} repeats)")
+    one = None
+    print(f"{'N':>3}{'median s':>10}{'x N=1':>8}{'per seed':>10}{'vs N separate':>15}")
+    for n in ns:
+        tn = statistics.median(timed(lambda: way_clviz(data, args, seeds=n)) for _ in range(args.repeats))
+        one = one or tn
+        print(f"{n:>3}{tn:>10.2f}{tn / one:>8.2f}{tn / n:>10.2f}{n * one / tn:>14.2f}x")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
