@@ -37,10 +37,11 @@ def result_view(r):
         st.metric("Preserved (probe / joint)", f"{r['preserved']:.3f}")
         st.caption(f"Notes (Split CIFAR-100): joint {ref['joint_acc']}, sequential {ref['sequential_acc']}, "
                    f"probe {ref['probe_final']}.")
-    st.dataframe(ui.task_table(r["tasks"], **{"network (seen)": r["acc_seen"], "probe (seen)": r["probe_seen"],
-                                               "probe (all)": r["probe_all"], "sparsity (no BN)": r["no_bn"]["sparsity"],
-                                               "sparsity (BN)": r["bn"]["sparsity"]}), hide_index=True)
-    sp = charts.per_task_lines({"no BN": r["no_bn"]["sparsity"], "BN": r["bn"]["sparsity"]}, "latent sparsity", [0, 1])
+    st.dataframe(ui.task_table(r["tasks"], **{"network (seen)": (r, "acc_seen"), "probe (seen)": (r, "probe_seen"),
+                                               "probe (all)": (r, "probe_all"),
+                                               "sparsity (no BN)": (r["no_bn"], "sparsity"),
+                                               "sparsity (BN)": (r["bn"], "sparsity")}), hide_index=True)
+    sp = ui.task_lines("latent sparsity", [0, 1], **{"no BN": (r["no_bn"], "sparsity"), "BN": (r["bn"], "sparsity")})
     ui.chart(sp)
     k = st.select_slider("Latent features after task", list(range(1, len(r["tasks"]) + 1)), key="cifar_heat") - 1
     heat = charts.heatmap(r["no_bn"]["heatmap"][k], r["no_bn"]["heatmap_labels"][k], "no BN")

@@ -45,7 +45,7 @@ def result_view(r):
         st.caption(f"Row: after task k; column: class. True class: {ex['label'][i]}.")
 
     st.subheader("Linear probe per task")
-    st.dataframe(ui.task_table(r["tasks"], **{f"{NAMES[n]} ({w})": r[n][f"probe_{w}"] for n in NAMES
+    st.dataframe(ui.task_table(r["tasks"], **{f"{NAMES[n]} ({w})": (r[n], f"probe_{w}") for n in NAMES
                                                for w in ("seen", "all")}), hide_index=True)
     st.subheader("Accumulated gradient norm per layer, per task")
     grads = charts.grad_bars({NAMES[n]: r[n]["grad_norms"] for n in NAMES})

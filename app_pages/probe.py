@@ -28,11 +28,12 @@ def result_view(r):
         st.caption(f"Notes (Split MNIST, MLP): joint {ref['joint_acc']}, sequential {ref['sequential_acc']}, "
                    f"probe {ref['probe_final']}.")
     st.subheader("Per task")
-    st.dataframe(ui.task_table(r["tasks"], **{"network (seen)": r["acc_seen"], "probe (seen)": r["probe_seen"],
-                                               "probe (all)": r["probe_all"], "sparsity": r["sparsity"]}),
+    st.dataframe(ui.task_table(r["tasks"], **{"network (seen)": (r, "acc_seen"), "probe (seen)": (r, "probe_seen"),
+                                               "probe (all)": (r, "probe_all"), "sparsity": (r, "sparsity")}),
                  hide_index=True)
-    lines = charts.per_task_lines({"network, seen classes": r["acc_seen"], "probe, seen classes": r["probe_seen"],
-                                   "probe, all classes": r["probe_all"]}, "accuracy", [0, 1])
+    lines = ui.task_lines("accuracy", [0, 1], **{"network, seen classes": (r, "acc_seen"),
+                                                 "probe, seen classes": (r, "probe_seen"),
+                                                 "probe, all classes": (r, "probe_all")})
     matrix = charts.accuracy_matrix(r["matrix"])
     c1, c2 = st.columns([3, 2])
     with c1:

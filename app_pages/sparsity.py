@@ -19,11 +19,11 @@ def result_view(r):
     no_bn, bn = r["no_bn"], r["bn"]
     st.subheader("After each task")
     st.dataframe(ui.task_table(r["tasks"], **{
-        "val loss (no BN)": no_bn["val_loss"], "sparsity (no BN)": no_bn["sparsity"],
-        "val loss (BN)": bn["val_loss"], "sparsity (BN)": bn["sparsity"],
-        "acc seen (no BN)": no_bn["acc_seen"], "acc seen (BN)": bn["acc_seen"]}), hide_index=True)
-    sp = charts.per_task_lines({"no BN": no_bn["sparsity"], "BN": bn["sparsity"]}, "latent sparsity", [0, 1])
-    vl = charts.per_task_lines({"no BN": no_bn["val_loss"], "BN": bn["val_loss"]}, "validation loss (seen classes)")
+        "val loss (no BN)": (no_bn, "val_loss"), "sparsity (no BN)": (no_bn, "sparsity"),
+        "val loss (BN)": (bn, "val_loss"), "sparsity (BN)": (bn, "sparsity"),
+        "acc seen (no BN)": (no_bn, "acc_seen"), "acc seen (BN)": (bn, "acc_seen")}), hide_index=True)
+    sp = ui.task_lines("latent sparsity", [0, 1], **{"no BN": (no_bn, "sparsity"), "BN": (bn, "sparsity")})
+    vl = ui.task_lines("validation loss (seen classes)", **{"no BN": (no_bn, "val_loss"), "BN": (bn, "val_loss")})
     c1, c2 = st.columns(2)
     with c1:
         ui.chart(sp)

@@ -18,12 +18,12 @@ def curve_frame(rows) -> pd.DataFrame:
     """Long form of epoch_end rows: one line per (run, step, evaluated task)."""
     out = []
     for r in rows:
-        for j, a in enumerate(r["acc_tasks"]):
-            out.append({"run": r.get("run", ""), "step": r["step"], "trained task": r["task"] + 1,
-                        "task": f"task {j + 1}", "accuracy": a})
-        out.append({"run": r.get("run", ""), "step": r["step"], "trained task": r["task"] + 1, "task": "all seen",
-                    "accuracy": r["acc_seen"]})
-    return pd.DataFrame(out, columns=["run", "step", "trained task", "task", "accuracy"])
+        sds = r.get("acc_tasks_std", [0.0] * len(r["acc_tasks"])) + [r.get("acc_seen_std", 0.0)]
+        names = [f"task {j + 1}" for j in range(len(r["acc_tasks"]))] + ["all seen"]
+        for name, a, sd in zip(names, r["acc_tasks"] + [r["acc_seen"]], sds):
+            out.append({"run": r.get("run", ""), "step": r["step"], "trained task": r["task"] + 1, "task": name,
+                        "accuracy": a, "lo": max(0.0, a - sd), "hi": min(1.0, a + sd)})
+    return pd.DataFrame(out, columns=["run", "step", "trained task", "task", "accuracy", "lo", "hi"])
 
 
 def forgetting_curves(rows, n_steps: int, epochs: int):
@@ -40,6 +40,10 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
             strokeDash=alt.condition(alt.datum.task == "all seen", alt.value([5, 3]), alt.value([1, 0])),
             tooltip=["run", "trained task", "task", alt.Tooltip("accuracy:Q", format=".3f")])
         rules = alt.Chart(bounds).mark_rule(color="#bbb", strokeDash=[2, 2]).encode(x="step:Q")
+        if (d["hi"] > d["lo"]).any():  # several seeds: a band of ± one standard deviation
+            band = alt.Chart(d).mark_area(opacity=0.15).encode(x=x, y="lo:Q", y2="hi:Q", color=alt.Color(
+                "task:N", scale=alt.Scale(scheme=TASK_COLORS)))
+            lines = alt.layer(band, lines)
         return alt.layer(rules, lines).properties(width=260 if df["run"].nunique() > 1 else "container", height=260)
 
     runs = list(dict.fromkeys(df["run"])) or [""]
@@ -57,13 +61,19 @@ def metric_curve(rows, field: str, title: str, n_steps: int, domain=None):
     ).properties(height=220)
 
 
-def per_task_lines(values: dict, title: str, domain=None):
-    """{series: [value per task]} -> lines over tasks (sparsity with and without BN, probes ...)."""
-    df = pd.DataFrame([{"series": k, "task": i + 1, "value": v} for k, vs in values.items() for i, v in enumerate(vs)])
+def per_task_lines(values: dict, title: str, domain=None, spread: dict | None = None):
+    """{series: [value per task]} -> lines over tasks (sparsity with and without BN, probes ...),
+    with a band of ± one standard deviation for the series in `spread` (several seeds)."""
+    spread = spread or {}
+    df = pd.DataFrame([{"series": k, "task": i + 1, "value": v, "sd": spread.get(k, [0.0] * len(vs))[i]}
+                       for k, vs in values.items() for i, v in enumerate(vs)])
+    df["lo"], df["hi"] = df["value"] - df["sd"], df["value"] + df["sd"]
     y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
-    return alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X("task:O", title="after task"), y=y, color=alt.Color("series:N", title=None),
-        tooltip=["series", "task", alt.Tooltip("value:Q", format=".4f")]).properties(height=240)
+    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task"), color=alt.Color("series:N", title=None))
+    lines = base.mark_line(point=True).encode(y=y, tooltip=["series", "task", alt.Tooltip("value:Q", format=".4f"),
+                                                            alt.Tooltip("sd:Q", format=".4f")])
+    chart = alt.layer(base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q"), lines) if spread else lines
+    return chart.properties(height=240)
 
 
 def heatmap(matrix, labels, title=""):

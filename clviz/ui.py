@@ -112,13 +112,16 @@ def sidebar():
         sb.warning(notice)
     sb.caption(f"Running on **{resolved}** ({dev.describe()})")
     seed = sb.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1, key="seed")
+    seeds = sb.number_input("Seeds at once", min_value=1, max_value=16, value=1, step=1, key="seeds",
+                            help="Train N independent copies (seeds seed … seed+N-1) in one batched computation; "
+                                 "curves and tables show the mean and a band of ± one standard deviation.")
     n, size = store.size()
     sb.caption(f"Results cache: {n} run(s), {size / 1e6:.1f} MB")
     if sb.button("Clear cache", key="clear_cache"):
         store.clear()
         sb.success("Cache cleared.")
     return {"dataset": dataset, "data_dir": data_dir.strip(), "device": resolved, "seed": int(seed),
-            "dataset_ok": found}
+            "seeds": int(seeds), "dataset_ok": found}
 
 
 def dataset_status(dataset, data_dir) -> bool:
@@ -182,7 +185,7 @@ def make_config(experiment, settings, **kw):
     """A config from the sidebar and page values, or None (with the message shown) if invalid."""
     if any(v is None for v in kw.values()):
         return None
-    base = {"dataset": settings["dataset"], "data_dir": settings["data_dir"], "seed": settings["seed"]}
+    base = {k: settings[k] for k in ("dataset", "data_dir", "seed", "seeds")}
     try:
         return C.make(experiment, **{**base, **kw})
     except D.DataError as e:
@@ -345,6 +348,34 @@ def curves_of(result, runs):
     return [{**row, "run": name} for name in runs for row in result[name]["curve"]]
 
 
+def _spread(cols):
+    """{name: list or (part, key)} -> (values, spread): a (part, key) column brings along its
+    spread across seeds (part[key + '_std']) where the run had several seeds."""
+    values, spread = {}, {}
+    for name, v in cols.items():
+        if isinstance(v, tuple):
+            part, key = v
+            values[name] = part[key]
+            if f"{key}_std" in part:
+                spread[name] = part[f"{key}_std"]
+        else:
+            values[name] = v
+    return values, spread
+
+
 def task_table(tasks, **cols):
-    """A per-task DataFrame: one row per task, columns given as lists."""
-    return pd.DataFrame({"task": range(1, len(tasks) + 1), "classes": [",".join(map(str, t)) for t in tasks], **cols})
+    """A per-task DataFrame: one row per task; '<name> ± sd' columns follow where seeds give a spread."""
+    values, spread = _spread(cols)
+    out = {}
+    for name, v in values.items():
+        out[name] = v
+        if name in spread:
+            out[f"{name} ± sd"] = spread[name]
+    return pd.DataFrame({"task": range(1, len(tasks) + 1), "classes": [",".join(map(str, t)) for t in tasks], **out})
+
+
+def task_lines(title, domain=None, **cols):
+    """Lines over tasks, with a band of ± one sd across seeds where there is one."""
+    from . import charts
+    values, spread = _spread(cols)
+    return charts.per_task_lines(values, title, domain, spread)

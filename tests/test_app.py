@@ -185,3 +185,13 @@ def test_touching_a_widget_mid_run_keeps_the_run():
     assert any("settings changed since this run" in c.value for c in at.caption)
     from clviz import ui
     assert len([j for j in ui._jobs().values() if j.cfg.epochs == 3 and j.cfg.per_class == 40]) == 1
+
+
+def test_seeds_show_mean_and_spread():
+    at = open_page("probe")
+    at.sidebar.number_input(key="seeds").set_value(3)
+    quick(at, "probe")
+    train(at, "probe")
+    df = at.dataframe[0].value
+    assert {"probe (all) ± sd", "network (seen) ± sd"} <= set(df.columns)
+    assert (df["probe (all) ± sd"] >= 0).all() and (df["network (seen) ± sd"] > 0).any()
