@@ -12,13 +12,7 @@ st.markdown(
 
 s = ui.settings()
 name = "cifar100"
-try:
-    found = data.find_root(name, s["data_dir"] or None) is not None
-except data.DataError:
-    found = False
-if not found:
-    st.warning(data._where_to_put(name, s["data_dir"] or None).replace(" and could not be downloaded", "") +
-               " Training will try to download it (about 160 MB).")
+if not ui.dataset_status(name, s["data_dir"], where=st):
     if st.toggle("Run the same experiment on the sidebar's dataset instead", key="cifar_fallback"):
         name = s["dataset"]
 n_classes = data.NUM_CLASSES[name]

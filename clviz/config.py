@@ -51,7 +51,8 @@ class LossesConfig(Config):
 
 @dataclass(frozen=True)
 class SavingsConfig(Config):
-    criterion: float = 0.9       # train accuracy on the task that counts as "learned"
+    criterion: float = 0.97      # train accuracy on a task that counts as "learned"
+    joint_criterion: float = 0.85  # train accuracy on all classes that counts as the joint solution
     max_steps: int = 3000        # give up on reaching the criterion after this many steps per phase
     optimizers: tuple = ("sgd", "momentum", "adam", "rmsprop", "adadelta")
     lrs: tuple = (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("rmsprop", 1e-3), ("adadelta", 1.0))
@@ -139,8 +140,8 @@ def validate(cfg: Config, num_classes: int, class_counts: dict, device: str = "c
     if isinstance(cfg, LossesConfig) and cfg.l2 < 0:
         raise DataError(f"L2 must be 0 or more, got {cfg.l2}.")
     if isinstance(cfg, SavingsConfig):
-        if not 0 < cfg.criterion <= 1:
-            raise DataError(f"Criterion must be an accuracy in (0, 1], got {cfg.criterion}.")
+        if not (0 < cfg.criterion <= 1 and 0 < cfg.joint_criterion <= 1):
+            raise DataError(f"Criteria must be accuracies in (0, 1], got {cfg.criterion} and {cfg.joint_criterion}.")
         unknown = [o for o in cfg.optimizers if o not in OPTIMIZERS]
         if unknown or not cfg.optimizers:
             raise DataError(f"Unknown optimizer(s) {unknown}: choose from {', '.join(OPTIMIZERS)}.")

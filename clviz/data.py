@@ -185,12 +185,13 @@ def find_root(name: str, data_dir=None):
     return None
 
 
-def _where_to_put(name: str, data_dir) -> str:
+def missing_message(name: str, data_dir, tried_download=True) -> str:
+    """What to tell a person whose dataset is not on disk: where we looked, what to put where."""
     tried = ", ".join(str(d) for d in search_dirs(name, data_dir))
     layout = ("cifar-100-python/{train,test,meta}" if name == "cifar100"
               else f"{_TV[name][0]}/raw/train-images-idx3-ubyte (and the other three IDX files, .gz is fine)")
     hint = " On Debian, `apt install dataset-fashion-mnist` provides it." if name == "fashion-mnist" else ""
-    return (f"Dataset '{name}' was not found and could not be downloaded. Searched: {tried}. "
+    return (f"Dataset '{name}' was not found{' and could not be downloaded' if tried_download else ''}. Searched: {tried}. "
             f"Put the files as <folder>/{layout} in one of those folders or pass --data-dir.{hint} "
             f"The bundled 'digits' dataset always works offline.")
 
@@ -221,7 +222,7 @@ def _download(name: str, data_dir):
         for train in (True, False):
             cls(str(CACHE_DATA), train=train, download=True)
     except Exception as e:  # any network / integrity failure means: not available
-        raise DataError(_where_to_put(name, data_dir) + f" (download failed: {type(e).__name__})") from None
+        raise DataError(missing_message(name, data_dir) + f" (download failed: {type(e).__name__})") from None
     finally:
         socket.setdefaulttimeout(old)
     return CACHE_DATA
@@ -239,7 +240,7 @@ def _raw(name: str, data_dir, download: bool):
     root = find_root(name, data_dir)
     if root is None:
         if not download or os.environ.get("CLVIZ_OFFLINE"):
-            raise DataError(_where_to_put(name, data_dir))
+            raise DataError(missing_message(name, data_dir))
         root = _download(name, data_dir)
     from torchvision import datasets
     try:

@@ -11,13 +11,12 @@ import time
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 
 from . import data as D
 from . import metrics, models, probe, store
 from .boundaries import boundaries
-from .config import (BoundariesConfig, CifarConfig, Config, LossesConfig, ProbeConfig, SavingsConfig,
-                     SparsityConfig, tasks_of, to_dict, validate)
+from .config import (CifarConfig, Config, LossesConfig, ProbeConfig, SavingsConfig,
+                     SparsityConfig, to_dict, validate)
 from .device import resolve
 from .ensemble import BatchedNet
 from .losses import LOSSES, make_loss
@@ -183,48 +182,49 @@ def losses(cfg: LossesConfig, data, tasks, rep):
 
 
 def savings(cfg: SavingsConfig, data, tasks, rep):
-    """Per optimizer, with and without resetting its state at task boundaries:
-    steps to the criterion when each task is first learned, when task 1 is relearned after all
-    tasks, and when the joint problem is reached from the sequential end state.
+    """Per optimizer, with and without resetting its state at task boundaries: steps to the
+    criterion when each task is first learned, when task 1 is relearned after all tasks, and
+    when the joint problem is reached from the sequential end state (vs from scratch).
     Several seeds: one run per seed (each stops at its own step), rows averaged."""
     if cfg.seeds > 1:
         runs = [savings(replace(cfg, seeds=1, seed=cfg.seed + i), data, tasks, rep) for i in range(cfg.seeds)]
         return {"rows": [metrics.mean_std(list(rows)) for rows in zip(*(r["rows"] for r in runs))],
                 "task2_curves": runs[0]["task2_curves"]}
-    lrs = dict(cfg.lrs)
     loss_fn = make_loss("ce")
-    probe_n = 2000  # accuracy for the criterion on at most this many training samples
-
-    def reached(x, y):
-        xs, ys = x[:probe_n], y[:probe_n]
-        return lambda m: metrics.accuracy(metrics.forward_all(m, xs)[0], ys) >= cfg.criterion
-
-    def to_criterion(model, opt, x, y, gen, on_step=None):
-        return train_task(model, opt, x, y, loss_fn, batch_size=cfg.batch_size, gen=gen, epochs=None,
-                          max_steps=cfg.max_steps, until=reached(x, y), check_every=1, on_step=on_step)
-
     xs_ys = [data.subset(t) for t in tasks]
     xj, yj = data.subset(all_classes(tasks))
+
+    def to_criterion(model, opt, x, y, gen, criterion, on_step=None):
+        xs, ys = x[:2000], y[:2000]  # the criterion: accuracy on (at most) 2000 of the training samples
+        reached = lambda m: metrics.accuracy(metrics.forward_all(m, xs)[0], ys) >= criterion
+        return train_task(model, opt, x, y, loss_fn, batch_size=cfg.batch_size, gen=gen, epochs=None,
+                          max_steps=cfg.max_steps, until=reached, check_every=10, on_step=on_step)
+
+    def drift(model, trace):
+        """Gradient norm and distance from the weights at the start, per step (for task 2)."""
+        w0 = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
+        def hook(step):
+            trace["grad_norm"].append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item())
+            trace["weight_change"].append((torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm().item())
+        return hook
+
     rows, curves = [], {}
     for name in cfg.optimizers:
+        lr = dict(cfg.lrs).get(name, cfg.lr)
+        scratch = new_model(cfg, data, seed_offset=1)
+        joint_scratch = to_criterion(scratch, make_optimizer(name, scratch.parameters(), lr), xj, yj,
+                                     torch.Generator().manual_seed(cfg.seed), cfg.joint_criterion)
         for reset in (False, True):
-            emit = rep(f"{name}{' reset' if reset else ''}")
-            gen = torch.Generator().manual_seed(cfg.seed)
-            lr = lrs.get(name, cfg.lr)
+            setting = f"{name}{'_reset' if reset else ''}"
+            emit, gen = rep(setting), torch.Generator().manual_seed(cfg.seed)
             model = new_model(cfg, data)
             opt = make_optimizer(name, model.parameters(), lr)
-            first, trace = [], {"grad_norm": [], "weight_change": []}
+            first, curves[setting] = [], {"grad_norm": [], "weight_change": []}
             for k, (x, y) in enumerate(xs_ys):
                 if reset and k > 0:
                     opt = make_optimizer(name, model.parameters(), lr)
-                hook = None
-                if k == 1:  # the gradient and the weights' drift while the second task overwrites the first
-                    w0 = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
-                    def hook(s, w0=w0):
-                        trace["grad_norm"].append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item())
-                        trace["weight_change"].append(
-                            (torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm().item())
-                first.append(to_criterion(model, opt, x, y, gen, hook))
+                hook = drift(model, curves[setting]) if k == 1 else None
+                first.append(to_criterion(model, opt, x, y, gen, cfg.criterion, hook))
                 emit({"event": "tick", "task": k, "phase": f"learn task {k + 1}", "steps": first[-1]})
             end = copy.deepcopy((model.state_dict(), opt.state_dict()))
 
@@ -236,15 +236,13 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
                     o.load_state_dict(copy.deepcopy(end[1]))
                 return m, o
 
-            relearn = to_criterion(*branch(), *xs_ys[0], gen)
-            joint_steps = to_criterion(*branch(), xj, yj, gen)
-            scratch = new_model(cfg, data, seed_offset=1)
-            joint_scratch = to_criterion(scratch, make_optimizer(name, scratch.parameters(), lr), xj, yj, gen)
+            relearn = to_criterion(*branch(), *xs_ys[0], gen, cfg.criterion)
+            joint_after = to_criterion(*branch(), xj, yj, gen, cfg.joint_criterion)
             emit({"event": "tick", "task": 0, "phase": "relearn task 1", "steps": relearn})
-            rows.append({"optimizer": name, "lr": lr, "reset": reset, "steps_first": first,
-                         "steps_relearn": relearn, "savings": metrics.savings(first[0], relearn),
-                         "steps_joint_after": joint_steps, "steps_joint_scratch": joint_scratch, "hit_max_steps": max(first + [relearn, joint_steps]) >= cfg.max_steps})
-            curves[f"{name}{'_reset' if reset else ''}"] = trace
+            rows.append({"optimizer": name, "lr": lr, "reset": reset, "steps_first": first, "steps_relearn": relearn,
+                         "savings": metrics.savings(first[0], relearn), "steps_joint_after": joint_after,
+                         "steps_joint_scratch": joint_scratch,
+                         "hit_max_steps": max(first + [relearn, joint_after, joint_scratch]) >= cfg.max_steps})
     return {"rows": rows, "task2_curves": curves}
 
 

@@ -1,9 +1,11 @@
 """Linear probe on frozen latent features, solved in torch on the features' device.
 
-A ridge least-squares fit to one-hot targets in closed form (one d x d solve, d = latent width)
-gives a good start; a few L-BFGS steps on softmax cross-entropy then polish it into a proper
-logistic-regression probe. On 60k x 256 features the whole probe takes well under a second on
-a CPU, where an sklearn LogisticRegression loop takes tens of seconds.
+A ridge least-squares fit to one-hot targets in closed form on all samples (one d x d solve,
+d = latent width) gives a good start; L-BFGS steps on softmax cross-entropy then polish it into
+a logistic-regression probe. The polish reads the features once per step, so it runs on a fixed
+subsample of at most `polish_n` samples: on Fashion-MNIST features (60k x 256) that is 0.25 s
+instead of 0.65 s for the whole set, at the same accuracy (0.735 vs 0.730; sklearn's converged
+LogisticRegression: 0.748 in 10 s).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 
-def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 20):
+def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 30, polish_n: int = 10_000):
     """Returns a function features -> logits (over `num_classes` labels 0..num_classes-1)."""
     mu, sd = h.mean(0), h.std(0) + 1e-6  # standardise: dead units get sd=eps, weight ~0
     X = torch.cat([(h - mu) / sd, torch.ones(len(h), 1, device=h.device)], 1)
@@ -19,6 +21,9 @@ def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 20):
     A = (X.T @ X).double() + l2 * len(X) * torch.eye(X.shape[1], device=h.device, dtype=torch.float64)
     W = (torch.linalg.solve(A, (X.T @ Y).double()).to(X.dtype) * 10.0).contiguous()  # ridge scores are ~0..1: sharpen into logits
     if steps:
+        if len(X) > polish_n:
+            keep = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))[:polish_n].to(X.device)
+            X, y = X[keep], y[keep]
         W.requires_grad_(True)
         opt = torch.optim.LBFGS([W], lr=1, max_iter=steps, history_size=10, line_search_fn="strong_wolfe")
         def closure():

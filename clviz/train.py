@@ -60,8 +60,7 @@ def generators(seed, copies=0):
 
 def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_steps=None,
                until=None, check_every=10, on_step=None, on_epoch=None):
-    """Train on (x, y) for `epochs`, or until `until(model)` holds (checked every `check_every`
-    steps) or `max_steps` is reached. Returns the number of optimiser steps taken.
+    """Train on (x, y) for `epochs`, or until `until(model)` holds or `max_steps` is reached. Returns the number of optimiser steps taken.
 
     Batches are slices of a `randperm` of indices into tensors already on the device; the last
     incomplete batch is dropped (BatchNorm cannot train on a single sample).
@@ -82,7 +81,9 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
             opt.step()
             loss_sum += loss.detach()
             steps += 1
-            if until is not None and steps % check_every == 0 and until(model):
+            # the stopping test: every step for the first 100 (exact counts for quick learners),
+            # then every `check_every` steps (it costs a forward pass)
+            if until is not None and (steps <= 100 or steps % check_every == 0) and until(model):
                 return steps
             if max_steps is not None and steps >= max_steps:
                 return steps

@@ -124,21 +124,23 @@ def sidebar():
             "seeds": int(seeds), "dataset_ok": found}
 
 
-def dataset_status(dataset, data_dir) -> bool:
-    """Say in the sidebar whether the dataset is on disk; offer digits when it is not."""
+def dataset_status(dataset, data_dir, where=None) -> bool:
+    """Say (in the sidebar, or `where`) whether the dataset is on disk, and what to do if not."""
+    box = where or st.sidebar
     if dataset == "digits":
         return True
     try:
         root = D.find_root(dataset, data_dir.strip() or None)
     except D.DataError as e:
-        st.sidebar.error(str(e))
+        box.error(str(e))
         return False
     if root is None:
-        st.sidebar.warning(D._where_to_put(dataset, data_dir or None).replace(" and could not be downloaded", "")
-                           + " Training will try to download it (30 s time-out).")
-        st.sidebar.button("Use digits instead", key="use_digits", on_click=lambda: st.session_state.update(dataset="digits"))
+        box.warning(D.missing_message(dataset, data_dir or None, tried_download=False)
+                    + f" Training will try to download it ({D.DOWNLOAD_TIMEOUT_S} s time-out).")
+        if where is None:
+            box.button("Use digits instead", key="use_digits", on_click=lambda: st.session_state.update(dataset="digits"))
         return False
-    st.sidebar.caption(f"{dataset}: found under `{root}`")
+    box.caption(f"{dataset}: found under `{root}`")
     return True
 
 

@@ -81,4 +81,4 @@ def isolated(tmp_path_factory, monkeypatch):
 
 
 def _no_download(name, data_dir):
-    raise D.DataError(D._where_to_put(name, data_dir) + " (download failed: offline in tests)")
+    raise D.DataError(D.missing_message(name, data_dir) + " (download failed: offline in tests)")
