@@ -8,7 +8,8 @@ The same work three ways, in one process, alternating, several repeats (medians 
                gradient accumulation per layer, events to a callback;
   2. bare      a hand-written loop over preloaded tensors with randperm index slicing, nothing else
                (the floor for this hardware);
-  3. textbook  torchvision dataset + ToTensor/Normalize transforms + DataLoader(shuffle=True).
+  3. textbook  torchvision dataset + ToTensor/Normalize transforms + DataLoader(shuffle=True);
+and, to show where the time goes, clviz's loop with the instrumentation off.
 Work: Split-MNIST-shaped data (60,000 x 28 x 28, 5 tasks of 2 classes), the default MLP
 (784-256-256-10), Adam 1e-3. Real Fashion-MNIST files when found (Debian's dataset-fashion-mnist
 has MNIST's shape), otherwise synthetic data of that shape written as IDX files, so that the
@@ -33,10 +34,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from clviz import data as D  # noqa: E402
-from clviz import metrics, models, probe  # noqa: E402
+from clviz import models  # noqa: E402
 from clviz.ensemble import BatchedNet  # noqa: E402
+from clviz.experiments import probes  # noqa: E402
 from clviz.losses import make_loss  # noqa: E402
-from clviz.train import run_sequential  # noqa: E402
+from clviz.train import make_optimizer, run_sequential, train_task  # noqa: E402
 
 TASKS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 0))
 
@@ -59,16 +61,22 @@ def build(seed=0):
 
 
 def way_clviz(data, args, seeds=1):
-    def extra(m, k):  # the probe experiment's instrumentation: probe on seen and on all classes
-        htr, hte = metrics.forward_all(m, data.x_train)[1], metrics.forward_all(m, data.x_test)[1]
-        seen = [c for t in TASKS[:k + 1] for c in t]
-        return {"probe_seen": probe.probe_accuracy(htr, data.y_train, hte, data.y_test, seen),
-                "probe_all": probe.probe_accuracy(htr, data.y_train, hte, data.y_test)}
+    extra = lambda m, k: probes(m, data, TASKS, k)  # the probe experiment's probes on seen and on all classes
     events = []
     model = BatchedNet([build(i) for i in range(seeds)]) if seeds > 1 else build()
     run_sequential(model, data, TASKS, make_loss("ce"), optimizer="adam", lr=1e-3, epochs=args.epochs,
                    batch_size=args.batch_size, seed=0, on_event=events.append, extra=extra)
     assert sum(e["event"] == "task_end" for e in events) == len(TASKS)
+
+
+def way_clviz_plain(data, args):
+    """clviz's training loop alone (train_task, fused optimizer), no instrumentation."""
+    model = build()
+    opt = make_optimizer("adam", model.parameters(), 1e-3)
+    gen = torch.Generator().manual_seed(0)
+    for t in TASKS:
+        x, y = data.subset(t)
+        train_task(model, opt, x, y, make_loss("ce"), batch_size=args.batch_size, gen=gen, epochs=args.epochs)
 
 
 def way_bare(data, args):
@@ -148,7 +156,8 @@ def main():
     print(f"work: 5 tasks x {args.epochs} epochs, batch {args.batch_size}, MLP with {params:,} parameters, "
           f"{samples:,} training samples; {args.repeats} repeats, alternating\n")
     ways = {"clviz (instrumented)": lambda: way_clviz(data, args), "bare loop": lambda: way_bare(data, args),
-            "textbook DataLoader": lambda: way_textbook(root, args, cls, data.mean, data.std)}
+            "textbook DataLoader": lambda: way_textbook(root, args, cls, data.mean, data.std),
+            "clviz loop, no instr.": lambda: way_clviz_plain(data, args)}
     times = {k: [] for k in ways}
     for _ in range(args.repeats):
         for k, fn in ways.items():

@@ -66,11 +66,17 @@ class Data:
         return x.clamp(0, 1).numpy()
 
 
-def get_batch(x, y, idx, i, batch_size):
-    """The i-th batch of a `randperm` ordering: index slicing on tensors already on the device.
-    With one ordering per copy (idx of shape (N, n)) the batch is (N, B, ...), one per copy."""
-    j = idx[..., i * batch_size:(i + 1) * batch_size]
-    return x[j], y[j]
+def shuffled(x, y, idx):
+    """One epoch's data in `randperm` order, gathered once (airbench-style): every batch of the
+    epoch is then a contiguous slice, with no gather per step. With one ordering per copy
+    (idx of shape (N, n)) the result is (N, n, ...), one ordering per copy."""
+    return x[idx], y[idx]
+
+
+def get_batch(xs, ys, i, batch_size):
+    """The i-th batch of an epoch's shuffled data: a view, no copy ((N, B, ...) for N copies)."""
+    d = ys.dim() - 1  # the sample dimension: 0, or 1 behind the copy dimension
+    return xs.narrow(d, i * batch_size, batch_size), ys.narrow(d, i * batch_size, batch_size)
 
 
 # ---------------------------------------------------------------- task splits

@@ -80,17 +80,16 @@ def all_classes(tasks):
     return [c for t in tasks for c in t]
 
 
-def features(model, data):
-    """Latent features of the train and test split (eval mode)."""
-    return metrics.forward_all(model, data.x_train)[1], metrics.forward_all(model, data.x_test)[1]
-
-
 def probes(model, data, tasks, k):
-    """Linear probe after task k: on the classes seen so far, and on all classes of the split."""
-    htr, hte = features(model, data)
+    """Linear probe after task k: on the classes seen so far, and on all classes of the split.
+    Fitted on the latent features of a fixed subsample of the training set (probe.FIT_N), scored
+    on the whole test set."""
+    sub = probe.fit_subset(len(data.y_train), data.device)
+    htr, ytr = metrics.forward_all(model, data.x_train[sub])[1], data.y_train[sub]
+    hte = metrics.forward_all(model, data.x_test)[1]
     seen = all_classes(tasks[:k + 1])
-    return {"probe_seen": probe.probe_accuracy(htr, data.y_train, hte, data.y_test, seen),
-            "probe_all": probe.probe_accuracy(htr, data.y_train, hte, data.y_test, all_classes(tasks))}
+    return {"probe_seen": probe.probe_accuracy(htr, ytr, hte, data.y_test, seen),
+            "probe_all": probe.probe_accuracy(htr, ytr, hte, data.y_test, all_classes(tasks))}
 
 
 def heatmap(model, data, tasks, per_class):

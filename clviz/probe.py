@@ -1,40 +1,54 @@
 """Linear probe on frozen latent features, solved in torch on the features' device.
 
-A ridge least-squares fit to one-hot targets in closed form on all samples (one d x d solve,
-d = latent width) gives a good start; L-BFGS steps on softmax cross-entropy then polish it into
-a logistic-regression probe. The polish reads the features once per step, so it runs on a fixed
-subsample of at most `polish_n` samples: on Fashion-MNIST features (60k x 256) that is 0.25 s
-instead of 0.65 s for the whole set, at the same accuracy (0.735 vs 0.730; sklearn's converged
-LogisticRegression: 0.748 in 10 s).
+A multinomial logistic regression, fitted in two moves: a ridge least-squares fit to one-hot
+targets in closed form (one d x d solve, d = latent width + 1) gives the start, and L-BFGS on
+the softmax cross-entropy, with the gradient written out (no autograd), polishes it. Callers
+fit on a fixed subsample of at most `FIT_N` training samples (`fit_subset`), so a probe after
+each task costs a few tens of milliseconds, not seconds. On Fashion-MNIST features (latent
+256, after Split training): 5k samples give 0.732 in 0.05 s, 10k give 0.735 in 0.09 s, all 60k
+give 0.737 in 0.52 s; sklearn's converged LogisticRegression on all 60k: 0.748, in 10 s.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+FIT_N = 5_000
 
-def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 30, polish_n: int = 10_000):
+
+def fit_subset(n: int, device=None, size: int = FIT_N):
+    """A fixed random subset of at most `size` of n training indices (the same for every probe)."""
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:size].sort().values
+    return idx.to(device) if device is not None else idx
+
+
+def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 30):
     """Returns a function features -> logits (over `num_classes` labels 0..num_classes-1)."""
-    mu, sd = h.mean(0), h.std(0) + 1e-6  # standardise: dead units get sd=eps, weight ~0
-    X = torch.cat([(h - mu) / sd, torch.ones(len(h), 1, device=h.device)], 1)
+    n = len(h)
+    mu = h.mean(0)
+    sd = ((h * h).mean(0) - mu * mu).clamp_min(0).sqrt() + 1e-6  # dead units: sd ~ eps, weight ~ 0
+    X = torch.cat([(h - mu) / sd, torch.ones(n, 1, device=h.device, dtype=h.dtype)], 1)
     Y = F.one_hot(y, num_classes).to(X.dtype)
-    A = (X.T @ X).double() + l2 * len(X) * torch.eye(X.shape[1], device=h.device, dtype=torch.float64)
-    W = (torch.linalg.solve(A, (X.T @ Y).double()).to(X.dtype) * 10.0).contiguous()  # ridge scores are ~0..1: sharpen into logits
+    A = (X.T @ X).double() + l2 * n * torch.eye(X.shape[1], device=h.device, dtype=torch.float64)
+    W = (torch.linalg.solve(A, (X.T @ Y).double()).to(X.dtype) * 10.0).contiguous()  # ridge scores ~0..1 -> logits
     if steps:
-        if len(X) > polish_n:
-            keep = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))[:polish_n].to(X.device)
-            X, y = X[keep], y[keep]
         W.requires_grad_(True)
         opt = torch.optim.LBFGS([W], lr=1, max_iter=steps, history_size=10, line_search_fn="strong_wolfe")
-        def closure():
-            opt.zero_grad()
-            loss = F.cross_entropy(X @ W, y) + 0.5 * l2 * (W[:-1] ** 2).sum()
-            loss.backward()
+
+        def closure():  # cross-entropy and its gradient X^T (softmax - Y) / n, written out
+            with torch.no_grad():
+                z = X @ W
+                lse = torch.logsumexp(z, 1, keepdim=True)
+                reg = W[:-1]
+                loss = (lse.sum() - (z * Y).sum()) / n + 0.5 * l2 * (reg * reg).sum()
+                g = X.T @ (torch.exp(z - lse) - Y) / n
+                g[:-1] += l2 * reg
+                W.grad = g
             return loss
-        with torch.enable_grad():
-            opt.step(closure)
+
+        opt.step(closure)
         W = W.detach()
-    return lambda f: torch.cat([(f - mu) / sd, torch.ones(len(f), 1, device=f.device)], 1) @ W
+    return lambda f: torch.cat([(f - mu) / sd, torch.ones(len(f), 1, device=f.device, dtype=f.dtype)], 1) @ W
 
 
 def probe_accuracy(h_tr, y_tr, h_te, y_te, classes=None, **kw) -> float:

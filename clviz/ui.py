@@ -221,18 +221,17 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
     if running and b2.button("Cancel", key=f"{page}_cancel"):
         job.cancel.set()
 
-    if job is None:  # nothing started in this session: show the stored result for these settings, if any
-        cached = store.load(cfg) if cfg is not None else None
-        if cached is not None:
-            st.caption(f"Stored result for these settings (computed in {cached['seconds']:.1f} s on "
-                       f"{cached['device']}). Press {train_label} to see it again, or change a setting.")
-            downloads(page, cached, result_view(cached))
-        else:
-            st.info(f"Set the knobs and press **{train_label}**.")
-        return
-    if cfg is not None and job.cfg != cfg:
-        st.caption("The settings changed since this run; press Train to run them.")
-    _job_view(job, live_view, result_view, page)
+    stored = None if running or cfg is None or (job is not None and job.cfg == cfg) else store.load(cfg)
+    if stored is not None:  # a finished run of these very settings: back instantly, no training
+        st.caption(f"Stored result for these settings (computed in {stored['seconds']:.1f} s on "
+                   f"{stored['device']}). Change a setting and press {train_label} for a new run.")
+        downloads(page, stored, result_view(stored))
+    elif job is not None:
+        if cfg is not None and job.cfg != cfg:
+            st.caption(f"Showing the run of earlier settings; press {train_label} to run the current ones.")
+        _job_view(job, live_view, result_view, page)
+    else:
+        st.info(f"Set the knobs and press **{train_label}**.")
 
 
 def _job_view(job, live_view, result_view, page):
@@ -243,8 +242,8 @@ def _job_view(job, live_view, result_view, page):
             st.progress(progress, text=f"Training… {label} ({100 * progress:.0f}%)")
             live_view(rows, events, job.cfg)
             return
-        if not st.session_state.get(f"{page}_shown") == id(job):  # leave the fragment: draw the full page
-            st.session_state[f"{page}_shown"] = id(job)
+        if st.session_state.get(f"{page}_shown") != job.started:  # finished: leave the fragment, redraw the page
+            st.session_state[f"{page}_shown"] = job.started
             st.rerun()
         if job.status == "error":
             st.error(job.error)
@@ -282,18 +281,22 @@ def flat_tables(result) -> dict:
 
 
 def downloads(page, result, charts: dict | None = None):
-    """JSON of the whole result, and a zip with CSV tables (and charts as HTML where given)."""
+    """JSON of the whole result, and a zip with CSV tables and the charts as HTML. Both are built
+    only when clicked (callables), not on every rerun: chart HTML with heatmaps runs to megabytes."""
+    def zipped():
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, df in flat_tables(result).items():
+                z.writestr(f"{name}.csv", df.to_csv(index=False))
+            for name, ch in (charts or {}).items():
+                z.writestr(f"charts/{name}.html", ch.to_html())
+        return buf.getvalue()
+
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("Result (JSON)", json.dumps(result), f"clviz-{page}.json", "application/json",
-                        key=f"{page}_dl_json", on_click="ignore")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, df in flat_tables(result).items():
-            z.writestr(f"{name}.csv", df.to_csv(index=False))
-        for name, ch in (charts or {}).items():
-            z.writestr(f"{name}.html", ch.to_html())
-    c2.download_button("Tables (CSV, zip)", buf.getvalue(), f"clviz-{page}.zip", "application/zip",
-                        key=f"{page}_dl_zip", on_click="ignore")
+    c1.download_button("Result (JSON)", lambda: json.dumps(result), f"clviz-{page}.json", "application/json",
+                       key=f"{page}_dl_json", on_click="ignore")
+    c2.download_button("Tables and charts (zip)", zipped, f"clviz-{page}.zip", "application/zip",
+                       key=f"{page}_dl_zip", on_click="ignore")
 
 
 def chart(ch, key=None):

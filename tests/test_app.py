@@ -55,7 +55,7 @@ def test_sparsity_page():
     assert len(df) == 5 and list(df["task"]) == [1, 2, 3, 4, 5]
     accuracies_ok(df, ["sparsity (no BN)", "sparsity (BN)", "acc seen (no BN)", "acc seen (BN)"])
     assert len(charts(at)) >= 7  # sparsity, val loss, 2 heatmaps, 2 bias histograms, curves
-    assert [b.label for b in at.get("download_button")] == ["Result (JSON)", "Tables (CSV, zip)"]
+    assert [b.label for b in at.get("download_button")] == ["Result (JSON)", "Tables and charts (zip)"]
 
 
 def test_probe_page_and_cached_rerun():
@@ -182,7 +182,7 @@ def test_touching_a_widget_mid_run_keeps_the_run():
         time.sleep(0.25)
         at.run()
     assert at.success and "trained in" in at.success[0].value  # the first run finished and is shown
-    assert any("settings changed since this run" in c.value for c in at.caption)
+    assert any("Showing the run of earlier settings" in c.value for c in at.caption)
     from clviz import ui
     assert len([j for j in ui._jobs().values() if j.cfg.epochs == 3 and j.cfg.per_class == 40]) == 1
 

@@ -71,11 +71,16 @@ def test_data_dir_that_does_not_exist(tmp_path):
         D.load("mnist", tmp_path / "nope")
 
 
-def test_batches_are_index_slices():
+def test_batches_are_slices_of_one_shuffle():
     x, y = torch.arange(10.0)[:, None], torch.arange(10)
-    idx = torch.randperm(10, generator=torch.Generator().manual_seed(0))
-    seen = torch.cat([D.get_batch(x, y, idx, i, 4)[1] for i in range(3)])
-    assert sorted(seen.tolist()) == list(range(10))
+    xs, ys = D.shuffled(x, y, torch.randperm(10, generator=torch.Generator().manual_seed(0)))
+    batches = [D.get_batch(xs, ys, i, 5) for i in range(2)]
+    assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(10))
+    assert all(b[0].data_ptr() == xs[5 * i:].data_ptr() for i, b in enumerate(batches))  # views, no copy
+    # one ordering per copy: (copies, batch, ...)
+    idx = torch.stack([torch.randperm(10), torch.randperm(10)])
+    xb, yb = D.get_batch(*D.shuffled(x, y, idx), 1, 4)
+    assert xb.shape == (2, 4, 1) and torch.equal(yb, idx[:, 4:8])
 
 
 @pytest.mark.parametrize("text,expected", [
