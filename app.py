@@ -21,5 +21,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+ui.warm_up()
 ui.shared_sidebar()
 page.run()
