@@ -1,12 +1,13 @@
 """Linear probe on frozen latent features, solved in torch on the features' device.
 
 A multinomial logistic regression, fitted in two moves: a ridge least-squares fit to one-hot
-targets in closed form (one d x d solve, d = latent width + 1) gives the start, and L-BFGS on
-the softmax cross-entropy, with the gradient written out (no autograd), polishes it. Callers
-fit on a fixed subsample of at most `FIT_N` training samples (`fit_subset`), so a probe after
-each task costs a few tens of milliseconds, not seconds. On Fashion-MNIST features (latent
-256, after Split training): 5k samples give 0.732 in 0.05 s, 10k give 0.735 in 0.09 s, all 60k
-give 0.737 in 0.52 s; sklearn's converged LogisticRegression on all 60k: 0.748, in 10 s.
+targets in closed form (one d x d solve, d = live latent units + 1) gives the start, and
+L-BFGS on the softmax cross-entropy, with the gradient written out (no autograd), polishes it.
+Callers fit on a fixed subsample of at most `FIT_N` training samples (`fit_subset`), so a probe
+after each task costs a few tens of milliseconds. Measured on Fashion-MNIST latent features
+after Split training (256 units, 150 of them dead), 2-core CPU: 5k samples give 0.704 in
+0.03 s, all 60k give 0.708 in 0.41 s (100 L-BFGS steps: 0.718 in 1.25 s); scikit-learn's
+converged LogisticRegression on all 60k: 0.734 in 43 s.
 """
 from __future__ import annotations
 
@@ -25,30 +26,37 @@ def fit_subset(n: int, device=None, size: int = FIT_N):
 def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 30):
     """Returns a function features -> logits (over `num_classes` labels 0..num_classes-1)."""
     n = len(h)
+    lo, hi = torch.aminmax(h, dim=0)
+    live = slice(None) if bool((hi > lo).all()) else (hi > lo).nonzero().flatten()
+    h = h[:, live]  # a dead unit (constant over the samples: half of them after Split training) carries
+                    # nothing; left out, as its weight would be 0 anyway, it costs nothing either
     mu = h.mean(0)
-    sd = ((h * h).mean(0) - mu * mu).clamp_min(0).sqrt() + 1e-6  # dead units: sd ~ eps, weight ~ 0
-    X = torch.cat([(h - mu) / sd, torch.ones(n, 1, device=h.device, dtype=h.dtype)], 1)
-    Y = F.one_hot(y, num_classes).to(X.dtype)
-    A = (X.T @ X).double() + l2 * n * torch.eye(X.shape[1], device=h.device, dtype=torch.float64)
-    W = (torch.linalg.solve(A, (X.T @ Y).double()).to(X.dtype) * 10.0).contiguous()  # ridge scores ~0..1 -> logits
+    sd = ((h * h).mean(0) - mu * mu).clamp_min(0).sqrt() + 1e-6
+    # The standardised features with a constant row for the bias, stored feature-major (X^T,
+    # contiguous): both products of an L-BFGS step are then plain matmuls (60k x 257 features:
+    # W^T X^T and X^T R take 10 + 9 ms, where X @ W and X.T @ R on the sample-major X took 17 + 43 ms).
+    XT = torch.cat([((h - mu) / sd).T, torch.ones(1, n, device=h.device, dtype=h.dtype)])
+    YT = F.one_hot(y, num_classes).to(XT.dtype).T.contiguous()
+    A = (XT @ XT.T).double() + l2 * n * torch.eye(len(XT), device=h.device, dtype=torch.float64)
+    W = (torch.linalg.solve(A, (XT @ YT.T).double()).to(XT.dtype) * 10.0).contiguous()  # ridge scores ~0..1 -> logits
     if steps:
         W.requires_grad_(True)
         opt = torch.optim.LBFGS([W], lr=1, max_iter=steps, history_size=10, line_search_fn="strong_wolfe")
 
         def closure():  # cross-entropy and its gradient X^T (softmax - Y) / n, written out
             with torch.no_grad():
-                z = X @ W
-                lse = torch.logsumexp(z, 1, keepdim=True)
+                zt = W.T @ XT                                 # (classes, n) logits
+                lse = torch.logsumexp(zt, 0, keepdim=True)
                 reg = W[:-1]
-                loss = (lse.sum() - (z * Y).sum()) / n + 0.5 * l2 * (reg * reg).sum()
-                g = X.T @ (torch.exp(z - lse) - Y) / n
+                loss = (lse.sum() - (zt * YT).sum()) / n + 0.5 * l2 * (reg * reg).sum()
+                g = XT @ (torch.exp(zt - lse) - YT).T / n
                 g[:-1] += l2 * reg
                 W.grad = g
             return loss
 
         opt.step(closure)
         W = W.detach()
-    return lambda f: torch.cat([(f - mu) / sd, torch.ones(len(f), 1, device=f.device, dtype=f.dtype)], 1) @ W
+    return lambda f: torch.cat([(f[:, live] - mu) / sd, torch.ones(len(f), 1, device=f.device, dtype=f.dtype)], 1) @ W
 
 
 def probe_accuracy(h_tr, y_tr, h_te, y_te, classes=None, **kw) -> float:
