@@ -1,7 +1,7 @@
 """Decision Boundaries: forgetting you can see, in 2-D."""
 import streamlit as st
 
-from clviz import charts, config, ui
+from clviz import charts, config, data, ui
 from clviz.boundaries import toy_setup
 
 st.title("Decision boundaries")
@@ -24,39 +24,43 @@ cfg = ui.make_config("boundaries", s, **vals, toy=toy, toy_tasks=int(toy_tasks),
                      toy_lr=toy_lr)
 
 
-def panels(toy_regions, toy, planes, plane_acc):
+def grid(named: dict, per_row=3):
+    """Charts in rows of `per_row` columns (5 panels side by side leave no room for a plane)."""
+    items = list(named.items())
+    for start in range(0, len(items), per_row):
+        for (_, ch), col in zip(items[start:start + per_row], st.columns(per_row)):
+            with col:
+                st.altair_chart(ch, width="content")  # at its own (square) size
+
+
+def panels(toy_regions, toy, planes, plane_acc, n_classes):
     """Decision regions after each finished task: the toy problem, then the real model's latent plane."""
-    out = {}
-    if toy_regions:
-        st.markdown("**2-D toy: decision regions after each task**")
-        for k, col in zip(range(len(toy_regions)), st.columns(len(toy_regions))):
-            reg = toy_regions[k]
-            out[f"toy task {k + 1}"] = charts.regions(reg["cls"], reg["conf"], toy["box"], toy["grid_n"],
+    toy_charts = {f"toy task {k + 1}": charts.regions(reg["cls"], reg["conf"], toy["box"], toy["grid_n"],
                                                       toy["points"], toy["labels"], f"after task {k + 1}",
                                                       toy["n_classes"])
-            with col:
-                st.altair_chart(out[f"toy task {k + 1}"])
-    if planes:
+                  for k, reg in enumerate(toy_regions)}
+    latent_charts = {f"latent task {k + 1}": charts.regions(
+        p["grid"]["cls"], p["grid"]["conf"], p["box"], round(len(p["grid"]["cls"]) ** 0.5), p["points"], p["labels"],
+        f"after task {k + 1}: accuracy {plane_acc[k]:.2f}", n_classes) for k, p in enumerate(planes)}
+    if toy_charts:
+        st.markdown("**2-D toy: decision regions after each task**")
+        grid(toy_charts)
+    if latent_charts:
         st.markdown("**Real model: latent space (PCA) and its decisions after each task**")
-        for start in range(0, len(planes), 5):
-            for k, col in zip(range(start, len(planes)), st.columns(5)):
-                p = planes[k]
-                out[f"latent task {k + 1}"] = charts.regions(
-                    p["grid"]["cls"], p["grid"]["conf"], p["box"], round(len(p["grid"]["cls"]) ** 0.5), p["points"],
-                    p["labels"], f"after task {k + 1}: acc {plane_acc[k]:.2f}", 10).properties(width=220, height=220)
-                with col:
-                    st.altair_chart(out[f"latent task {k + 1}"])
-    return out
+        grid(latent_charts)
+    return {**toy_charts, **latent_charts}
 
 
 def live_view(rows, events, cfg):
     ends = [e for e in events if e["event"] == "task_end"]
     toy_ends, lat = [e for e in ends if e["run"] == "toy"], [e for e in ends if e["run"] == "latent"]
-    panels([e["regions"] for e in toy_ends], toy_setup(cfg)[3], [e["plane"] for e in lat], [e["acc_seen"] for e in lat])
+    panels([e["regions"] for e in toy_ends], toy_setup(cfg)[3], [e["plane"] for e in lat], [e["acc_seen"] for e in lat],
+           data.NUM_CLASSES[cfg.dataset])
 
 
 def result_view(r):
-    return panels(r["toy"]["regions"], r["toy"], r["latent"]["planes"], r["latent"]["acc_seen"])
+    return panels(r["toy"]["regions"], r["toy"], r["latent"]["planes"], r["latent"]["acc_seen"],
+                  data.NUM_CLASSES[r["config"]["dataset"]])
 
 
 ui.run_panel("boundaries", cfg, s["device"], live_view, result_view)

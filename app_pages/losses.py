@@ -15,7 +15,7 @@ vals = ui.training_controls("losses", config.LossesConfig())
 l2 = st.number_input("L2 on the weights for the correct-logit-only loss", 0.0, 1.0, 0.0, step=1e-4, format="%g",
                      key="losses_l2")
 cfg = ui.make_config("losses", s, **vals, l2=l2)
-NAMES = {"ce": "cross-entropy", "correct_only": "correct logit only", "latent_only": "latent-only negatives"}
+NAMES = {n: charts.label(n) for n in config.LOSSES}
 
 
 def result_view(r):

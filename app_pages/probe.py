@@ -42,7 +42,15 @@ def result_view(r):
         st.caption("Accuracy on each task (columns) after training each task (rows)")
         st.altair_chart(matrix)
     curves = ui.curves_panel([{**x, "run": "sequential"} for x in r["curve"]], r["config"]["epochs"])
-    return {"summary": bars, "per task": lines, "matrix": matrix, **curves}
+    st.subheader("Between two tasks, in weight space")
+    field = st.radio("Show", ["loss", "acc"], horizontal=True, key="probe_line_field",
+                     format_func={"loss": "test loss", "acc": "test accuracy"}.get)
+    line = charts.straight_lines(r["line"], field)
+    ui.chart(line)
+    st.caption("The weights on the straight line from the network after task k (a = 0) to the network after "
+               "task k+1 (a = 1), evaluated on task k (old) and task k+1 (new). Where both curves are low at once, "
+               "a network that knows both tasks lies on the path that training walked past.")
+    return {"summary": bars, "per task": lines, "matrix": matrix, **curves, "straight lines": line}
 
 
 ui.run_panel("probe", cfg, s["device"], ui.live_curves, result_view)

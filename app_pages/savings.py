@@ -14,14 +14,13 @@ st.markdown(
 
 s = ui.settings()
 d = config.SavingsConfig()
-vals = ui.training_controls("savings", d, lr=False)
+vals = ui.training_controls("savings", d, lr=False, epochs=False)  # trained to a criterion, not for epochs
 c1, c2, c3 = st.columns(3)
 opts = c1.multiselect("Optimizers", train.OPTIMIZERS, default=list(d.optimizers), key="savings_opts")
 criterion = c2.slider("Criterion (train accuracy on the task)", 0.5, 1.0, d.criterion, 0.01, key="savings_crit")
 max_steps = c3.number_input("Give up after (steps per phase)", 10, 100_000, d.max_steps, key="savings_max")
 if not opts:
     c1.error("Pick at least one optimizer.")
-vals.pop("epochs")  # trained to the criterion, not for a number of epochs
 cfg = ui.make_config("savings", s, **vals, optimizers=tuple(opts) or None, criterion=criterion,
                      max_steps=int(max_steps))
 
@@ -33,23 +32,35 @@ def live_view(rows, events, cfg):
         st.dataframe(pd.DataFrame(done[::-1][:12]), hide_index=True)
 
 
+COLUMNS = {"optimizer": "optimizer", "lr": "lr", "reset": "reset", "steps_first": "steps first (task 1)",
+           "steps_relearn": "steps relearn", "savings": "savings", "steps_joint_after": "joint after sequential",
+           "steps_joint_scratch": "joint from scratch", "hit_max_steps": "hit the step limit"}
+
+
 def result_view(r):
     rows = pd.DataFrame(r["rows"])
-    rows["steps first (task 1)"] = rows.pop("steps_first").map(lambda v: v[0])
-    st.dataframe(rows, hide_index=True)
+    rows["steps_first"] = rows["steps_first"].map(lambda v: v[0] if isinstance(v, list) else v)
+    # the settings first, in a person's words; spreads across seeds (*_std) after them
+    rows = rows[list(COLUMNS) + [c for c in rows.columns if c not in COLUMNS]].rename(columns=COLUMNS)
+    st.dataframe(rows, hide_index=True, column_config={"savings": st.column_config.NumberColumn(format="%.3f")})
+    st.caption("Steps to the criterion on the task's training data; joint: to the joint criterion on all classes, "
+               "from the end of sequential training or from a fresh network.")
     bars = charts.savings_bars(r["rows"])
+    conv = charts.convergence(r["convergence"])
     gn = charts.step_curves(r["task2_curves"], "grad_norm", "gradient norm")
     wc = charts.step_curves(r["task2_curves"], "weight_change", "‖w − w after task 1‖")
     ui.chart(bars)
+    st.subheader("Convergence on task 1: learned first, then relearned after all tasks")
+    ui.chart(conv)
     st.subheader("During task 2")
     c1, c2 = st.columns(2)
     with c1:
         ui.chart(gn)
     with c2:
         ui.chart(wc)
-    if rows["hit_max_steps"].any():
+    if rows["hit the step limit"].any():
         st.warning("Some phases hit the step limit before reaching the criterion: their savings are bounds.")
-    return {"savings": bars, "grad_norm": gn, "weight_change": wc}
+    return {"savings": bars, "convergence": conv, "grad_norm": gn, "weight_change": wc}
 
 
 ui.run_panel("savings", cfg, s["device"], live_view, result_view)

@@ -12,6 +12,13 @@ import pandas as pd
 alt.data_transformers.disable_max_rows()  # heatmaps have tens of thousands of cells: fine for vega
 ACC = alt.Scale(domain=[0, 1])
 TASK_COLORS = "category10"
+# What the engine calls its sub-runs, as a person reads them in a legend or a panel title.
+RUN_LABELS = {"no_bn": "no BN", "bn": "BN", "ce": "cross-entropy", "correct_only": "correct logit only",
+              "latent_only": "latent-only negatives"}
+
+
+def label(run: str) -> str:
+    return RUN_LABELS.get(run, run)
 
 
 def curve_frame(rows) -> pd.DataFrame:
@@ -21,7 +28,7 @@ def curve_frame(rows) -> pd.DataFrame:
         sds = r.get("acc_tasks_std", [0.0] * len(r["acc_tasks"])) + [r.get("acc_seen_std", 0.0)]
         names = [f"task {j + 1}" for j in range(len(r["acc_tasks"]))] + ["all seen"]
         for name, a, sd in zip(names, r["acc_tasks"] + [r["acc_seen"]], sds):
-            out.append({"run": r.get("run", ""), "step": r["step"], "trained task": r["task"] + 1, "task": name,
+            out.append({"run": label(r.get("run", "")), "step": r["step"], "trained task": r["task"] + 1, "task": name,
                         "accuracy": a, "lo": max(0.0, a - sd), "hi": min(1.0, a + sd)})
     return pd.DataFrame(out, columns=["run", "step", "trained task", "task", "accuracy", "lo", "hi"])
 
@@ -44,7 +51,8 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
             band = alt.Chart(d).mark_area(opacity=0.15).encode(x=x, y="lo:Q", y2="hi:Q", color=alt.Color(
                 "task:N", scale=alt.Scale(scheme=TASK_COLORS)))
             lines = alt.layer(band, lines)
-        return alt.layer(rules, lines).properties(width=260 if df["run"].nunique() > 1 else "container", height=260)
+        n = df["run"].nunique()  # side by side panels share the page's width with one legend
+        return alt.layer(rules, lines).properties(width="container" if n <= 1 else 300 if n == 2 else 220, height=260)
 
     runs = list(dict.fromkeys(df["run"])) or [""]
     return alt.hconcat(*(panel(r, df[df["run"] == r]) for r in runs)) if len(runs) > 1 else panel(runs[0], df)
@@ -52,7 +60,7 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
 
 def metric_curve(rows, field: str, title: str, n_steps: int, domain=None):
     """One metric per epoch (loss, sparsity), one line per run."""
-    df = pd.DataFrame([{"run": r.get("run", ""), "step": r["step"], field: r[field]} for r in rows],
+    df = pd.DataFrame([{"run": label(r.get("run", "")), "step": r["step"], field: r[field]} for r in rows],
                       columns=["run", "step", field])
     y = alt.Y(f"{field}:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
     return alt.Chart(df).mark_line(point=True).encode(
@@ -119,7 +127,7 @@ def grad_bars(grad_norms):
         x=alt.X("layer:N", title=None, sort=None), xOffset="task:N", y=alt.Y("sum of grad norms:Q"),
         color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS)), tooltip=["run", "task", "layer",
                                                                                  "sum of grad norms"],
-    ).properties(width=260, height=220).facet(column=alt.Column("run:N", title=None))
+    ).properties(width=260, height=220).facet(column=alt.Column("run:N", title=None, sort=list(grad_norms)))
 
 
 def savings_bars(rows):
@@ -139,6 +147,46 @@ def step_curves(curves: dict, field: str, title: str):
         tooltip=["setting", "step", alt.Tooltip(f"{field}:Q", format=".3f")]).properties(height=240)
 
 
+def convergence(curves: dict):
+    """Accuracy on task 1 against optimiser steps, one panel per optimizer: learned the first time,
+    and relearned after all tasks with the optimizer's state kept or reset. ({setting: {"first":
+    [[step, acc], ...], "relearn": [...]}}, settings named `<optimizer>` and `<optimizer>_reset`.)"""
+    rows = []
+    for setting, c in curves.items():
+        opt, reset = setting.removesuffix("_reset"), setting.endswith("_reset")
+        phases = [("relearn, state reset" if reset else "relearn, state kept", c["relearn"])]
+        if not reset:  # the first learning of task 1 is the same run with and without resets
+            phases.append(("first learning", c["first"]))
+        rows += [{"optimizer": opt, "phase": phase, "step": st, "accuracy": a} for phase, trace in phases
+                 for st, a in trace]
+    df = pd.DataFrame(rows, columns=["optimizer", "phase", "step", "accuracy"])
+    order = list(dict.fromkeys(df["optimizer"]))
+    return alt.Chart(df).mark_line(point=alt.OverlayMarkDef(size=14)).encode(
+        x=alt.X("step:Q", title="optimiser steps"), y=alt.Y("accuracy:Q", scale=ACC, title="accuracy on task 1"),
+        color=alt.Color("phase:N", scale=alt.Scale(domain=["first learning", "relearn, state kept",
+                                                           "relearn, state reset"], range=["#999", "#1f77b4", "#d62728"]),
+                        legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["optimizer", "phase", "step", alt.Tooltip("accuracy:Q", format=".3f")],
+    ).properties(width=150, height=170).facet(column=alt.Column("optimizer:N", sort=order, title=None)
+                                                ).resolve_scale(x="independent")
+
+
+def straight_lines(lines: list, field: str = "loss"):
+    """Loss (or accuracy) along the straight line in weight space from the end of task k (a = 0)
+    to the end of task k+1 (a = 1), on the old and on the new task's test data; one panel per step."""
+    df = pd.DataFrame([{"step": f"task {ln['from_task'] + 1} → {ln['from_task'] + 2}", "a": a,
+                        "evaluated on": f"{which} task", field: ln[which][field][i]}
+                       for ln in lines for which in ("old", "new") for i, a in enumerate(ln["alpha"])])
+    y = alt.Y(f"{field}:Q", title=f"test {'loss' if field == 'loss' else 'accuracy'}",
+              scale=ACC if field == "acc" else alt.Undefined)
+    return alt.Chart(df).mark_line(point=alt.OverlayMarkDef(size=14)).encode(
+        x=alt.X("a:Q", title="a (weights (1 − a)·w_k + a·w_k+1)"), y=y,
+        color=alt.Color("evaluated on:N", scale=alt.Scale(domain=["old task", "new task"], range=["#d62728", "#1f77b4"]),
+                        legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["step", "evaluated on", alt.Tooltip("a:Q", format=".1f"), alt.Tooltip(f"{field}:Q", format=".3f")],
+    ).properties(width=170, height=170).facet(column=alt.Column("step:N", title=None, sort=None))
+
+
 def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=None):
     """Decision regions over a 2-D grid (colour: predicted class, opacity: confidence) with test points."""
     (x0, y0), (x1, y1) = box
@@ -149,14 +197,17 @@ def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=Non
                           "class": [str(c) for c in grid_cls], "confidence": grid_conf})
     pts = pd.DataFrame({"x": [p[0] for p in points], "y": [p[1] for p in points], "class": [str(c) for c in labels]})
     domain = [str(c) for c in range(n_classes or (max(max(grid_cls), max(labels)) + 1))]
-    color = alt.Color("class:N", scale=alt.Scale(domain=domain, scheme="category10"))
+    # filled legend symbols (the points' black outline would hide their colour); 100 classes get none
+    legend = alt.Legend(symbolType="circle", symbolStrokeWidth=0, symbolOpacity=1) if len(domain) <= 20 else None
+    color = alt.Color("class:N", scale=alt.Scale(domain=domain, scheme="category10"), legend=legend)
     bg = alt.Chart(cells).mark_rect().encode(
         x=alt.X("x:Q", scale=alt.Scale(domain=[x0, x1], nice=False), title=None), x2="x2", y=alt.Y(
             "y:Q", scale=alt.Scale(domain=[y0, y1], nice=False), title=None), y2="y2",
         color=color, opacity=alt.Opacity("confidence:Q", scale=alt.Scale(domain=[0, 1], range=[0.05, 0.55]), legend=None))
     fg = alt.Chart(pts).mark_circle(size=18, stroke="black", strokeWidth=0.4, opacity=1).encode(
         x="x:Q", y="y:Q", color=color, tooltip=["class"])
-    return alt.layer(bg, fg, title=title).properties(width=280, height=280)
+    # a square plane; "pad": the size is the plot's, title, axes and legend come on top of it
+    return alt.layer(bg, fg, title=title).properties(width=210, height=210, autosize="pad")
 
 
 def accuracy_matrix(matrix):

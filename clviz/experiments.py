@@ -150,9 +150,26 @@ def sparsity(cfg: SparsityConfig, data, tasks, rep):
 
 
 def probe_exp(cfg: ProbeConfig, data, tasks, rep):
-    hist = sequential(cfg, data, tasks, rep("sequential"), extra=lambda m, k: probes(m, data, tasks, k))
+    after = {}  # the weights after each task, of the first seed (the first view of task k is copy 0)
+
+    def extra(m, k):
+        after.setdefault(k, {n: t.detach().clone() for n, t in m.state_dict().items()})
+        return probes(m, data, tasks, k)
+
+    hist = sequential(cfg, data, tasks, rep("sequential"), extra=extra)
     j, j_std = joint(cfg, data, tasks, rep("joint"))
-    return {"joint_acc": j, "joint_acc_std": j_std, **summary(hist, j), "forgetting": hist["forgetting"]}
+    return {"joint_acc": j, "joint_acc_std": j_std, **summary(hist, j), "forgetting": hist["forgetting"],
+            "line": straight_lines(cfg, data, tasks, after)}
+
+
+def straight_lines(cfg, data, tasks, after):
+    """Loss along the straight line in weight space from the weights after task k to those after
+    task k+1, on the test data of task k ("old") and of task k+1 ("new"): is there a path on
+    which the new task is learned and the old one kept? (The notes' "coming up".)"""
+    model = new_model(replace(cfg, seeds=1), data)
+    return [{"from_task": k, **metrics.loss_along_line(
+        model, after[k], after[k + 1], {"old": data.subset(tasks[k], "test"), "new": data.subset(tasks[k + 1], "test")})}
+        for k in range(len(tasks) - 1)]
 
 
 def summary(hist, joint_acc):
@@ -188,14 +205,24 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
     if cfg.seeds > 1:
         runs = [savings(replace(cfg, seeds=1, seed=cfg.seed + i), data, tasks, rep) for i in range(cfg.seeds)]
         return {"rows": [metrics.mean_std(list(rows)) for rows in zip(*(r["rows"] for r in runs))],
-                "task2_curves": runs[0]["task2_curves"]}
+                "task2_curves": runs[0]["task2_curves"], "convergence": runs[0]["convergence"]}
     loss_fn = make_loss("ce")
     xs_ys = [data.subset(t) for t in tasks]
     xj, yj = data.subset(all_classes(tasks))
 
-    def to_criterion(model, opt, x, y, gen, criterion, on_step=None):
-        xs, ys = x[:2000], y[:2000]  # the criterion: accuracy on (at most) 2000 of the training samples
-        reached = lambda m: metrics.accuracy(metrics.forward_all(m, xs)[0], ys) >= criterion
+    def to_criterion(model, opt, x, y, gen, criterion, on_step=None, trace=None):
+        """Steps until the accuracy on (at most) 2000 of the training samples reaches `criterion`;
+        with `trace`, the [step, accuracy] of every check, from step 0 on (convergence curves)."""
+        xs, ys = x[:2000], y[:2000]
+
+        def reached(m, step):
+            acc = metrics.accuracy(metrics.forward_all(m, xs)[0], ys)
+            if trace is not None:
+                trace.append([step, round(acc, 4)])
+            return acc >= criterion
+
+        if trace is not None:
+            reached(model, 0)
         return train_task(model, opt, x, y, loss_fn, batch_size=cfg.batch_size, gen=gen, epochs=None,
                           max_steps=cfg.max_steps, until=reached, check_every=10, on_step=on_step)
 
@@ -207,7 +234,7 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
             trace["weight_change"].append((torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm().item())
         return hook
 
-    rows, curves = [], {}
+    rows, curves, convergence = [], {}, {}
     for name in cfg.optimizers:
         lr = dict(cfg.lrs).get(name, cfg.lr)
         scratch = new_model(cfg, data, seed_offset=1)
@@ -219,11 +246,12 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
             model = new_model(cfg, data)
             opt = make_optimizer(name, model.parameters(), lr)
             first, curves[setting] = [], {"grad_norm": [], "weight_change": []}
+            conv = convergence[setting] = {"first": [], "relearn": []}  # accuracy on task 1 per step
             for k, (x, y) in enumerate(xs_ys):
                 if reset and k > 0:
                     opt = make_optimizer(name, model.parameters(), lr)
                 hook = drift(model, curves[setting]) if k == 1 else None
-                first.append(to_criterion(model, opt, x, y, gen, cfg.criterion, hook))
+                first.append(to_criterion(model, opt, x, y, gen, cfg.criterion, hook, conv["first"] if k == 0 else None))
                 emit({"event": "tick", "task": k, "phase": f"learn task {k + 1}", "steps": first[-1]})
             end = copy.deepcopy((model.state_dict(), opt.state_dict()))
 
@@ -235,14 +263,14 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
                     o.load_state_dict(copy.deepcopy(end[1]))
                 return m, o
 
-            relearn = to_criterion(*branch(), *xs_ys[0], gen, cfg.criterion)
+            relearn = to_criterion(*branch(), *xs_ys[0], gen, cfg.criterion, trace=conv["relearn"])
             joint_after = to_criterion(*branch(), xj, yj, gen, cfg.joint_criterion)
             emit({"event": "tick", "task": 0, "phase": "relearn task 1", "steps": relearn})
             rows.append({"optimizer": name, "lr": lr, "reset": reset, "steps_first": first, "steps_relearn": relearn,
                          "savings": metrics.savings(first[0], relearn), "steps_joint_after": joint_after,
                          "steps_joint_scratch": joint_scratch,
                          "hit_max_steps": max(first + [relearn, joint_after, joint_scratch]) >= cfg.max_steps})
-    return {"rows": rows, "task2_curves": curves}
+    return {"rows": rows, "task2_curves": curves, "convergence": convergence}
 
 
 def cifar(cfg: CifarConfig, data, tasks, rep):

@@ -122,6 +122,22 @@ def mean_std(records):
     return out
 
 
+@torch.no_grad()
+def loss_along_line(model, w0: dict, w1: dict, splits: dict, steps: int = 11):
+    """Loss and accuracy of `model` with the weights (1 - a) w0 + a w1, for `steps` values of a
+    from 0 to 1, on each (x, y) of `splits` ({name: (x, y)}). Integer buffers (BatchNorm's
+    counter) are taken from w1. Returns {"alpha": [...], name: {"loss": [...], "acc": [...]}}."""
+    alphas = torch.linspace(0, 1, steps).tolist()
+    out = {"alpha": [round(a, 4) for a in alphas], **{name: {"loss": [], "acc": []} for name in splits}}
+    for a in alphas:
+        model.load_state_dict({n: torch.lerp(w0[n], w1[n], a) if w1[n].is_floating_point() else w1[n] for n in w1})
+        for name, (x, y) in splits.items():
+            z, _ = forward_all(model, x)
+            out[name]["loss"].append(F.cross_entropy(z, y).item())
+            out[name]["acc"].append(accuracy(z, y))
+    return out
+
+
 def savings(steps_first, steps_relearn) -> float:
     """1 - relearn/first: 1 means nothing to relearn, 0 means relearning costs as much as learning."""
     return 1.0 - steps_relearn / max(steps_first, 1)

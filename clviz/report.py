@@ -50,7 +50,16 @@ def _probe_tables(r) -> str:
             ("sequential", r["sequential_acc"], _ref(r, "sequential_acc")),
             ("probe after last task", r["probe_all"][-1], _ref(r, "probe_final")),
             ("preserved = probe / joint", r["preserved"], None)]
-    return out + "\n\nAccuracy on all classes\n" + table(["", "here", "notes"], rows)
+    out += "\n\nAccuracy on all classes\n" + table(["", "here", "notes"], rows)
+    if r.get("line"):  # the probe experiment: loss on the way from one task's weights to the next one's
+        mid = len(r["line"][0]["alpha"]) // 2
+        rows = [(f"{ln['from_task'] + 1} -> {ln['from_task'] + 2}", *(ln[w][m][i] for w in ("old", "new")
+                                                                      for m in ("loss", "acc") for i in (0, mid, -1)))
+                for ln in r["line"]]
+        heads = [f"{w} {m} a={a}" for w in ("old", "new") for m in ("loss", "acc") for a in (0, r["line"][0]["alpha"][mid], 1)]
+        out += ("\n\nTest loss and accuracy on the straight line from the weights after task k (a=0) to after "
+                "task k+1 (a=1)\n" + table(["tasks", *heads], rows))
+    return out
 
 
 def losses(r) -> str:

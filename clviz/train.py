@@ -57,7 +57,8 @@ def generators(seed, copies=0):
 
 def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_steps=None,
                until=None, check_every=10, on_step=None, on_epoch=None):
-    """Train on (x, y) for `epochs`, or until `until(model)` holds or `max_steps` is reached. Returns the number of optimiser steps taken.
+    """Train on (x, y) for `epochs`, or until `until(model, steps)` holds or `max_steps` is reached.
+    Returns the number of optimiser steps taken.
 
     Each epoch gathers the data once in `randperm` order (on the device) and slices it into
     batches; the last incomplete batch is dropped (BatchNorm cannot train on a single sample).
@@ -80,7 +81,7 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
             steps += 1
             # the stopping test: every step for the first 100 (exact counts for quick learners),
             # then every `check_every` steps (it costs a forward pass)
-            if until is not None and (steps <= 100 or steps % check_every == 0) and until(model):
+            if until is not None and (steps <= 100 or steps % check_every == 0) and until(model, steps):
                 return steps
             if max_steps is not None and steps >= max_steps:
                 return steps

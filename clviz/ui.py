@@ -10,6 +10,7 @@ from where it comes back instantly after a rerun or a restart.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import threading
@@ -25,8 +26,8 @@ import torch
 from . import config as C
 from . import data as D
 from . import device as dev
-from . import experiments, store
-from .train import Cancelled, TrainingError
+from . import charts, experiments, store
+from .train import OPTIMIZERS, Cancelled, TrainingError
 
 POLL_S = 0.5  # live redraws: at most twice a second
 
@@ -51,7 +52,7 @@ class Job:
         with self.lock:
             self.progress = ev.get("progress", self.progress)
             if "task" in ev and "run" in ev:
-                self.label = f"{ev['run']}: task {ev['task'] + 1}"
+                self.label = f"{charts.label(ev['run'])}: task {ev['task'] + 1}"
             if ev["event"] == "epoch_end":
                 self.rows.append(ev)
                 if self.first_update is None:
@@ -173,28 +174,34 @@ def parse_float(label, text, container=st):
     return v
 
 
-def training_controls(page: str, defaults: C.Config, num_classes: int = 10, tasks=True, lr=True):
-    """Task split, epochs, batch size, learning rate, optimizer, samples per class. Returns the
-    values (None where an input is invalid: the message stands next to the widget)."""
-    c1, c2, c3 = st.columns(3)
+def training_controls(page: str, defaults: C.Config, num_classes: int = 10, tasks=True, lr=True, epochs=True):
+    """Task split, epochs, batch size, learning rate, optimizer, samples per class (the task
+    split, epochs and learning rate with optimizer can be left out), laid out left to right in
+    three columns. Returns the values (None where an input is invalid: the message stands next
+    to the widget)."""
+    cols = itertools.cycle(st.columns(3))
     out = {}
     if tasks:
-        text = c1.text_input("Tasks (classes by ',', tasks by ';')",
-                             value=defaults.tasks or D.DEFAULT_TASKS.get(num_classes, ""), key=f"{page}_tasks")
+        c = next(cols)
+        text = c.text_input("Tasks (classes by ',', tasks by ';')",
+                            value=defaults.tasks or D.DEFAULT_TASKS.get(num_classes, ""), key=f"{page}_tasks")
         try:
             D.parse_tasks(text, num_classes)
             out["tasks"] = text
         except D.DataError as e:
-            c1.error(str(e))
+            c.error(str(e))
             out["tasks"] = None
-    out["epochs"] = int(c2.number_input("Epochs per task", 1, 500, defaults.epochs, key=f"{page}_epochs"))
-    out["batch_size"] = int(c3.number_input("Batch size", 2, 4096, defaults.batch_size, key=f"{page}_bs"))
+    if epochs:
+        out["epochs"] = int(next(cols).number_input("Epochs per task", 1, 500, defaults.epochs, key=f"{page}_epochs"))
+    out["batch_size"] = int(next(cols).number_input("Batch size", 2, 4096, defaults.batch_size, key=f"{page}_bs"))
     if lr:
-        out["lr"] = parse_float("Learning rate", c1.text_input("Learning rate", f"{defaults.lr:g}", key=f"{page}_lr"), c1)
-        out["optimizer"] = c2.selectbox("Optimizer", ["adam", "sgd", "momentum", "rmsprop", "adadelta"],
-                                        key=f"{page}_opt")
-    out["per_class"] = int(c3.number_input("Training samples per class (0: all)", 0, 10_000, defaults.per_class,
-                                           key=f"{page}_pc", help="A cap for quick runs on the large datasets."))
+        c = next(cols)
+        out["lr"] = parse_float("Learning rate", c.text_input("Learning rate", f"{defaults.lr:g}", key=f"{page}_lr"), c)
+        out["optimizer"] = next(cols).selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer),
+                                                key=f"{page}_opt")
+    out["per_class"] = int(next(cols).number_input("Training samples per class (0: all)", 0, 10_000,
+                                                   defaults.per_class, key=f"{page}_pc",
+                                                   help="A cap for quick runs on the large datasets."))
     return out
 
 
@@ -345,7 +352,6 @@ def live_curves(rows, events, cfg):
 
 def curves_panel(rows, epochs):
     """Forgetting curves, loss and sparsity per epoch, on axes fixed to the whole run."""
-    from . import charts
     if not rows:
         st.caption("Waiting for the first epoch…")
         return {}
@@ -396,6 +402,5 @@ def task_table(tasks, **cols):
 
 def task_lines(title, domain=None, **cols):
     """Lines over tasks, with a band of ± one sd across seeds where there is one."""
-    from . import charts
     values, spread = _spread(cols)
     return charts.per_task_lines(values, title, domain, spread)

@@ -101,7 +101,8 @@ def test_savings_page():
     df = at.dataframe[0].value
     assert list(df["optimizer"]) == ["sgd", "sgd", "adam", "adam"] and list(df["reset"]) == [False, True] * 2
     assert (df["savings"] <= 1).all()
-    assert len(charts(at)) == 3
+    assert (df["steps relearn"] >= 1).all() and (df["steps first (task 1)"] >= 1).all()
+    assert len(charts(at)) == 4  # savings, convergence, gradient norm, weight change
 
 
 def test_boundaries_page():

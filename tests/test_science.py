@@ -27,6 +27,22 @@ def test_probe_recovers_what_the_network_lost(probe_result):
     assert r["preserved"] == pytest.approx(r["probe_all"][-1] / r["joint_acc"])
 
 
+def test_straight_line_between_tasks(probe_result):
+    r, lines = probe_result, probe_result["line"]
+    assert [ln["from_task"] for ln in lines] == [0, 1, 2, 3] and lines[0]["alpha"][0] == 0 and lines[0]["alpha"][-1] == 1
+    for k, ln in enumerate(lines):
+        # the ends of the line are the trained networks: their accuracies are those of the accuracy matrix
+        assert ln["old"]["acc"][0] == pytest.approx(r["matrix"][k][k], abs=1e-6)
+        assert ln["new"]["acc"][-1] == pytest.approx(r["matrix"][k + 1][k + 1], abs=1e-6)
+        assert ln["old"]["acc"][-1] == pytest.approx(r["matrix"][k + 1][k], abs=1e-6)
+        # walking towards the next task's weights, the old task's loss goes up and the new one's down
+        assert ln["old"]["loss"][-1] > ln["old"]["loss"][0] + 1 and ln["new"]["loss"][-1] < ln["new"]["loss"][0] - 1
+    for a, b in zip(lines, lines[1:]):  # the same weights and the same test data, met from both sides
+        assert a["new"]["loss"][-1] == pytest.approx(b["old"]["loss"][0], rel=1e-5)
+    # halfway, both tasks are far better than at the ends: a network knowing both lies on the path
+    assert any(min(ln["old"]["acc"][5], ln["new"]["acc"][5]) > 0.5 for ln in lines)
+
+
 def test_sparsity_grows_without_batchnorm_not_with_it():
     r = experiments.run(config.make("sparsity"), device="cpu", use_cache=False)
     no_bn, bn = r["no_bn"]["sparsity"], r["bn"]["sparsity"]
@@ -58,6 +74,13 @@ def test_savings_rows_and_adam_state_matters():
         assert x["savings"] == pytest.approx(1 - x["steps_relearn"] / x["steps_first"][0])
         assert all(s >= 1 for s in x["steps_first"]) and not x["hit_max_steps"]
     assert len(r["task2_curves"]["adam"]["weight_change"]) == r["rows"][2]["steps_first"][1]
+    # convergence curves: from step 0 to the step where the criterion was met, which is the count in the row
+    for x in r["rows"]:
+        conv = r["convergence"][x["optimizer"] + ("_reset" if x["reset"] else "")]
+        for trace, steps in ((conv["first"], x["steps_first"][0]), (conv["relearn"], x["steps_relearn"])):
+            assert trace[0][0] == 0 and trace[-1][0] == steps
+            assert trace[-1][1] >= cfg.criterion > max(a for _, a in trace[:-1])
+        assert conv["relearn"][0][1] < 0.5  # task 1 was forgotten before it was relearned
 
 
 def test_boundaries_regions_are_taken_over():
