@@ -15,7 +15,7 @@ from dataclasses import replace
 import torch
 
 from . import data as D
-from . import metrics, models
+from . import models
 from .losses import make_loss
 from .train import run_sequential
 
@@ -56,9 +56,10 @@ def regions(model, g):
 
 
 @torch.no_grad()
-def latent_plane(model, data, n_grid, n_points=400):
-    """PCA of the latent test features to 2-D, and the head's decisions over that plane."""
-    z, h = metrics.forward_all(model, data.x_test)
+def latent_plane(model, data, test, n_grid, n_points=400):
+    """PCA of the latent test features to 2-D, and the head's decisions over that plane
+    (`test`: the logits and latent features of the test set)."""
+    z, h = test
     mu = h.mean(0)
     _, _, v = torch.linalg.svd(h - mu, full_matrices=False)
     basis = v[:2]                                   # (2, latent)
@@ -90,12 +91,12 @@ def boundaries(cfg, data, tasks, rep):
     net = models.mlp(2, (64, 64), meta["n_classes"])
     hist = run_sequential(net, toy, toy_tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.toy_lr,
                           epochs=cfg.toy_epochs, batch_size=min(cfg.batch_size, 2 * 200), seed=cfg.seed,
-                          on_event=rep("toy"), extra=lambda m, k: {"regions": regions(m, g)}, grad_norms=False)
+                          on_event=rep("toy"), extra=lambda m, k, test: {"regions": regions(m, g)}, grad_norms=False)
     from .experiments import new_model  # the real model, built as in the other experiments
     model = new_model(replace(cfg, seeds=1), data)  # one seed: the picture is of one network
     hist_real = run_sequential(model, data, tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.lr,
                                epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, on_event=rep("latent"),
-                               extra=lambda m, k: {"plane": latent_plane(m, data, cfg.grid)}, grad_norms=False)
+                               extra=lambda m, k, test: {"plane": latent_plane(m, data, test, cfg.grid)}, grad_norms=False)
     return {
         "toy": {**meta, "regions": [t["regions"] for t in hist["tasks"]],
                 "acc_seen": [t["acc_seen"] for t in hist["tasks"]], "matrix": hist["matrix"]},

@@ -80,13 +80,13 @@ def all_classes(tasks):
     return [c for t in tasks for c in t]
 
 
-def probes(model, data, tasks, k):
+def probes(model, data, tasks, k, test):
     """Linear probe after task k: on the classes seen so far, and on all classes of the split.
     Fitted on the latent features of a fixed subsample of the training set (probe.FIT_N), scored
-    on the whole test set."""
+    on the whole test set, whose forward pass `test` = (logits, latent) the caller has made."""
     sub = probe.fit_subset(len(data.y_train), data.device)
     htr, ytr = metrics.forward_all(model, data.x_train[sub])[1], data.y_train[sub]
-    hte = metrics.forward_all(model, data.x_test)[1]
+    hte = test[1]
     seen = all_classes(tasks[:k + 1])
     return {"probe_seen": probe.probe_accuracy(htr, ytr, hte, data.y_test, seen),
             "probe_all": probe.probe_accuracy(htr, ytr, hte, data.y_test, all_classes(tasks))}
@@ -142,7 +142,7 @@ SEQ_KEYS = ("val_loss", "sparsity", "acc_seen", "acc_all", "grad_norms")
 def sparsity(cfg: SparsityConfig, data, tasks, rep):
     out = {}
     for name, bn in (("no_bn", False), ("bn", True)):
-        extra = lambda m, k: heatmap(m, data, tasks, cfg.heatmap_per_class)
+        extra = lambda m, k, test: heatmap(m, data, tasks, cfg.heatmap_per_class)
         hist = sequential(cfg, data, tasks, rep(name), bn=bn, extra=extra)
         out[name] = {**per_task(hist, *SEQ_KEYS, "heatmap", "heatmap_labels", "bias"),
                      "matrix": hist["matrix"], "curve": hist["curve"]}
@@ -152,9 +152,9 @@ def sparsity(cfg: SparsityConfig, data, tasks, rep):
 def probe_exp(cfg: ProbeConfig, data, tasks, rep):
     after = {}  # the weights after each task, of the first seed (the first view of task k is copy 0)
 
-    def extra(m, k):
+    def extra(m, k, test):
         after.setdefault(k, {n: t.detach().clone() for n, t in m.state_dict().items()})
-        return probes(m, data, tasks, k)
+        return probes(m, data, tasks, k, test)
 
     hist = sequential(cfg, data, tasks, rep("sequential"), extra=extra)
     j, j_std = joint(cfg, data, tasks, rep("joint"))
@@ -186,9 +186,9 @@ def losses(cfg: LossesConfig, data, tasks, rep):
     idx = torch.cat([(data.y_test == c).nonzero().flatten()[:cfg.examples_per_class] for c in all_classes(tasks)])
     out = {"examples": {"index": idx.tolist(), "label": data.y_test[idx].tolist()}}
     for name in LOSSES:
-        def extra(m, k):
-            z, _ = metrics.forward_all(m, data.x_test[idx])
-            return {**probes(m, data, tasks, k), "example_sigmoid": torch.sigmoid(z).cpu().numpy().round(4).tolist()}
+        def extra(m, k, test):
+            sig = torch.sigmoid(test[0][idx])  # the examples' logits, from the test set's forward pass
+            return {**probes(m, data, tasks, k, test), "example_sigmoid": sig.cpu().numpy().round(4).tolist()}
         hist = sequential(cfg, data, tasks, rep(name), loss=name, extra=extra,
                           l2=cfg.l2 if name == "correct_only" else 0.0)
         out[name] = {"final_acc": hist["tasks"][-1]["acc_seen"], "matrix": hist["matrix"], "curve": hist["curve"],
@@ -274,7 +274,7 @@ def savings(cfg: SavingsConfig, data, tasks, rep):
 
 
 def cifar(cfg: CifarConfig, data, tasks, rep):
-    extra = lambda m, k: {**probes(m, data, tasks, k), **heatmap(m, data, tasks, cfg.heatmap_per_class)}
+    extra = lambda m, k, test: {**probes(m, data, tasks, k, test), **heatmap(m, data, tasks, cfg.heatmap_per_class)}
     hist = sequential(cfg, data, tasks, rep("no_bn"), extra=extra)
     hist_bn = sequential(cfg, data, tasks, rep("bn"), bn=True)
     j, j_std = joint(cfg, data, tasks, rep("joint"))

@@ -3,7 +3,7 @@
 `run_sequential` trains the tasks in order and reports what happens through events:
     {"event": "task_start", "task": k, "classes": [...]}
     {"event": "epoch_end",  "task": k, "epoch": e, "loss": ..., "acc_tasks": [...], "acc_seen": ..., ...}
-    {"event": "task_end",   "task": k, ..., "grad_norms": {layer: sum of norms}, plus `extra(model, k)`}
+    {"event": "task_end",   "task": k, ..., "grad_norms": {layer: sum of norms}, plus `extra(model, k, test)`}
     {"event": "done"}
 The UI turns them into live charts, the CLI into a progress bar. A callback may raise
 `Cancelled` to stop a run.
@@ -100,7 +100,11 @@ EPOCH_EVAL_N = 2000  # test samples behind each live (per-epoch) point; the per-
 def evaluate(model, x, y, num_classes, tasks, seen):
     """Test metrics of one model: accuracy per task, on the seen and on all classes, loss on the
     seen classes, and the latent layer's sparsity, from one forward pass over (x, y)."""
-    z, h = metrics.forward_all(model, x)
+    return summarise(*metrics.forward_all(model, x), y, num_classes, tasks, seen)
+
+
+def summarise(z, h, y, num_classes, tasks, seen):
+    """`evaluate` from the logits and latent features of a forward pass already made."""
     st = metrics.ClassStats(z, y, num_classes)
     return {"acc_tasks": [st.acc(t) for t in tasks], "acc_seen": st.acc(seen),
             "acc_all": st.acc(range(num_classes)), "val_loss": st.loss_on(seen), "sparsity": metrics.sparsity(h)}
@@ -144,9 +148,13 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
             acc.reset()
         train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs,
                    on_step=(lambda s: acc.step()) if acc is not None else None, on_epoch=on_epoch)
+        def record(v):  # one forward pass over the test set serves the metrics and `extra` (probes ...)
+            test = metrics.forward_all(v, data.x_test)
+            return {**summarise(*test, data.y_test, data.num_classes, tasks, seen),
+                    **(extra(v, k, test) if extra else {})}
+
         rec = {"task": k, "classes": list(classes), "grad_norms": acc.read() if acc is not None else {},
-               **metrics.mean_std([{**evaluate(v, data.x_test, data.y_test, data.num_classes, tasks, seen),
-                                    **(extra(v, k) if extra else {})} for v in views()])}
+               **metrics.mean_std([record(v) for v in views()])}
         hist["matrix"].append(rec["acc_tasks"])
         hist["tasks"].append(rec)
         emit({"event": "task_end", **rec})
