@@ -39,7 +39,7 @@ COLUMNS = {"optimizer": "optimizer", "lr": "lr", "reset": "reset", "steps_first"
 
 def result_view(r):
     rows = pd.DataFrame(r["rows"])
-    rows["steps_first"] = rows["steps_first"].map(lambda v: v[0] if isinstance(v, list) else v)
+    rows["steps_first"] = rows["steps_first"].map(lambda v: v[0])  # task 1 of the per-task counts
     # the settings first, in a person's words; spreads across seeds (*_std) after them
     rows = rows[list(COLUMNS) + [c for c in rows.columns if c not in COLUMNS]].rename(columns=COLUMNS)
     st.dataframe(rows, hide_index=True, column_config={"savings": st.column_config.NumberColumn(format="%.3f")})

@@ -61,8 +61,8 @@ class Job:
                 self.events.append(ev)
 
     def _run(self):
-        # Leave one core to the server and the browser: on 2 cores a job on both ran slower
-        # (42.8 s vs 36.5 s for the probe on Fashion-MNIST) than a job on one.
+        # Leave one core to the server and the browser, which redraw the live charts: on 2 cores
+        # the probe on Fashion-MNIST took 42.8 s in the app on both, 36.5 s on one (one run each).
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         try:
             self.result = experiments.run(self.cfg, device=self.device, on_event=self._on_event)
