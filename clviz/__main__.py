@@ -1,7 +1,7 @@
 """Command line: the experiments headless.
 
     python -m clviz run EXPERIMENT [--dataset NAME] [--data-dir PATH] [--tasks "1,2;3,4;..."]
-                       [--epochs N] [--seed N] [--device auto|cpu|cuda|mps] [--json OUT] [--no-cache]
+                       [--epochs N] [--seed N] [--seeds N] [--device auto|cpu|cuda|mps] [--json OUT] [--no-cache]
     python -m clviz reproduce [--dataset NAME] [--data-dir PATH] [--out REPORT.md]
 
 Bad input: one line on stderr, exit code 2. A run that fails (diverged, out of memory): exit 1.
@@ -64,6 +64,7 @@ def parser():
         s.add_argument("--no-cache", action="store_true", help="recompute even if a finished result is stored")
         s.add_argument("--epochs", type=_number(int), help="epochs per task")
         s.add_argument("--seed", type=_number(int))
+        s.add_argument("--seeds", type=_number(int), help="train N copies (seeds seed..seed+N-1) at once: mean and sd")
 
     r = sub.add_parser("run", help="run one experiment and print its tables")
     r.add_argument("experiment", choices=list(config.CONFIGS))
@@ -82,7 +83,7 @@ def parser():
 
 
 def _cfg(experiment, a, **extra):
-    kw = {"dataset": a.dataset, "data_dir": a.data_dir, "epochs": a.epochs, "seed": a.seed, **extra}
+    kw = {"dataset": a.dataset, "data_dir": a.data_dir, "epochs": a.epochs, "seed": a.seed, "seeds": a.seeds, **extra}
     return config.make(experiment, **kw)
 
 

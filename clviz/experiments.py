@@ -103,7 +103,8 @@ def heatmap(model, data, tasks, per_class):
 
 def joint(cfg: Config, data, tasks, emit):
     """Concurrent training on all classes at once: the upper bound sequential training is compared to.
-    Returns the accuracy on all classes of the split (mean over seeds) and its spread."""
+    Returns {"joint_acc": accuracy on all classes of the split}, the mean over seeds with its
+    spread under "joint_acc_std" where there are several."""
     model = new_model(cfg, data)
     x, y = data.subset(all_classes(tasks))
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
@@ -112,8 +113,7 @@ def joint(cfg: Config, data, tasks, emit):
                epochs=cfg.epochs, on_epoch=lambda e, loss: emit({"event": "tick", "epoch": e, "loss": loss}))
     accs = [metrics.acc_on(metrics.forward_all(v, data.x_test)[0], data.y_test, all_classes(tasks))
             for v in ([model.copy(i) for i in range(copies)] if copies else [model])]
-    m = metrics.mean_std([{"acc": a} for a in accs])
-    return m["acc"], m.get("acc_std", 0.0)
+    return metrics.mean_std([{"joint_acc": a} for a in accs])
 
 
 def sequential(cfg, data, tasks, emit, *, bn=False, loss="ce", extra=None, l2=0.0):
@@ -157,8 +157,8 @@ def probe_exp(cfg: ProbeConfig, data, tasks, rep):
         return probes(m, data, tasks, k, test)
 
     hist = sequential(cfg, data, tasks, rep("sequential"), extra=extra)
-    j, j_std = joint(cfg, data, tasks, rep("joint"))
-    return {"joint_acc": j, "joint_acc_std": j_std, **summary(hist, j), "forgetting": hist["forgetting"],
+    j = joint(cfg, data, tasks, rep("joint"))
+    return {**j, **summary(hist, j["joint_acc"]), "forgetting": hist["forgetting"],
             "line": straight_lines(cfg, data, tasks, after)}
 
 
@@ -176,7 +176,8 @@ def summary(hist, joint_acc):
     """What the probe and CIFAR experiments report of a sequential run, beside joint training."""
     last = hist["tasks"][-1]
     p = per_task(hist, "probe_seen", "probe_all", *SEQ_KEYS)
-    return {"sequential_acc": last["acc_seen"], "sequential_acc_std": last.get("acc_seen_std", 0.0), **p,
+    seq = {f"sequential_acc{sd}": last[f"acc_seen{sd}"] for sd in ("", "_std") if f"acc_seen{sd}" in last}
+    return {**seq, **p,
             "preserved": p["probe_all"][-1] / joint_acc if joint_acc else float("nan"),
             "matrix": hist["matrix"], "curve": hist["curve"]}
 
@@ -277,8 +278,8 @@ def cifar(cfg: CifarConfig, data, tasks, rep):
     extra = lambda m, k, test: {**probes(m, data, tasks, k, test), **heatmap(m, data, tasks, cfg.heatmap_per_class)}
     hist = sequential(cfg, data, tasks, rep("no_bn"), extra=extra)
     hist_bn = sequential(cfg, data, tasks, rep("bn"), bn=True)
-    j, j_std = joint(cfg, data, tasks, rep("joint"))
-    return {"joint_acc": j, "joint_acc_std": j_std, **summary(hist, j),
+    j = joint(cfg, data, tasks, rep("joint"))
+    return {**j, **summary(hist, j["joint_acc"]),
             "no_bn": per_task(hist, "sparsity", "val_loss", "heatmap", "heatmap_labels", "bias"),
             "bn": per_task(hist_bn, "sparsity", "val_loss")}
 

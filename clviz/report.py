@@ -24,12 +24,20 @@ def _fmt(v):
     return "" if v is None else str(v)
 
 
+def _v(part, key, k=None):
+    """part[key] (entry k of a per-task list), as "mean ± sd" where several seeds gave a spread."""
+    v, sd = part[key], part.get(f"{key}_std")
+    if k is not None:
+        v, sd = v[k], None if sd is None else sd[k]
+    return v if sd is None else f"{v:.4f} ± {sd:.4f}"
+
+
 def _ref(result, key):
     return REFERENCE.get(result["config"]["dataset"], REFERENCE["mnist"]).get(key)
 
 
 def sparsity(r) -> str:
-    rows = [(k + 1, r["no_bn"]["val_loss"][k], r["no_bn"]["sparsity"][k], r["bn"]["val_loss"][k], r["bn"]["sparsity"][k])
+    rows = [(k + 1, *(_v(r[b], m, k) for b in ("no_bn", "bn") for m in ("val_loss", "sparsity")))
             for k in range(len(r["tasks"]))]
     out = "Sparsity of the latent layer after each task (fraction of zero activations)\n"
     out += table(["task", "val loss (no BN)", "sparsity (no BN)", "val loss (BN)", "sparsity (BN)"], rows)
@@ -42,13 +50,13 @@ def sparsity(r) -> str:
 
 
 def _probe_tables(r) -> str:
-    rows = [(k + 1, ",".join(map(str, r["tasks"][k])), r["acc_seen"][k], r["probe_seen"][k], r["probe_all"][k])
+    rows = [(k + 1, ",".join(map(str, r["tasks"][k])), *(_v(r, m, k) for m in ("acc_seen", "probe_seen", "probe_all")))
             for k in range(len(r["tasks"]))]
     out = "Linear probe on the frozen latent features after each task\n"
     out += table(["task", "classes", "network (seen)", "probe (seen)", "probe (all)"], rows)
-    rows = [("joint (concurrent)", r["joint_acc"], _ref(r, "joint_acc")),
-            ("sequential", r["sequential_acc"], _ref(r, "sequential_acc")),
-            ("probe after last task", r["probe_all"][-1], _ref(r, "probe_final")),
+    rows = [("joint (concurrent)", _v(r, "joint_acc"), _ref(r, "joint_acc")),
+            ("sequential", _v(r, "sequential_acc"), _ref(r, "sequential_acc")),
+            ("probe after last task", _v(r, "probe_all", -1), _ref(r, "probe_final")),
             ("preserved = probe / joint", r["preserved"], None)]
     out += "\n\nAccuracy on all classes\n" + table(["", "here", "notes"], rows)
     if r.get("line"):  # the probe experiment: loss on the way from one task's weights to the next one's
@@ -77,7 +85,7 @@ def losses(r) -> str:
 
 
 def savings(r) -> str:
-    rows = [(x["optimizer"], x["lr"], "yes" if x["reset"] else "no", x["steps_first"][0], x["steps_relearn"], x["savings"],
+    rows = [(x["optimizer"], x["lr"], "yes" if x["reset"] else "no", x["steps_first"][0], x["steps_relearn"], _v(x, "savings"),
              x["steps_joint_after"], x["steps_joint_scratch"], "!" if x["hit_max_steps"] else "")
             for x in r["rows"]]
     return ("Savings when relearning task 1 after all tasks (1 - relearn steps / first steps)\n" +

@@ -42,6 +42,8 @@ BAD_CLI = [
     (["run", "probe", "--dataset", "mnist", "--data-dir", "/no/such/folder"], "does not exist"),
     (["run", "nope"], "invalid choice: 'nope'"),
     (["run", "probe", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["run", "probe", "--seeds", "0"], "Seeds must be between 1 and 32"),
+    (["run", "probe", "--seeds", "many"], "'many' is not an integer"),
     (["reproduce", "--epochs", "-1"], "Epochs per task must be at least 1"),
 ]
 

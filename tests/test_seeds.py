@@ -51,3 +51,17 @@ def test_experiment_with_seeds_reports_mean_and_spread():
 def test_mean_std_keeps_per_unit_values_of_first_seed():
     m = metrics.mean_std([{"a": 1.0, "bias": [1.0, 2.0], "xs": [0.0, 2.0]}, {"a": 3.0, "bias": [5.0, 6.0], "xs": [2.0, 2.0]}])
     assert m == {"a": 2.0, "a_std": 1.0, "bias": [1.0, 2.0], "xs": [1.0, 2.0], "xs_std": [1.0, 0.0]}
+
+
+def test_cli_seeds_print_mean_and_sd(tmp_path, capsys):
+    from clviz import __main__ as cli
+    import json
+    out = tmp_path / "r.json"
+    assert cli.main(["run", "probe", "--seeds", "2", "--epochs", "1", "--per-class", "30", "--device", "cpu",
+                     "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["config"]["seeds"] == 2 and len(r["probe_all_std"]) == 5 and "joint_acc_std" in r
+    table = capsys.readouterr().out
+    assert table.count(" ± ") >= 3 * 5 + 3  # per task: network, probe seen, probe all; then the summary
+    one = experiments.run(config.make("probe", epochs=1, per_class=30), device="cpu")
+    assert "joint_acc_std" not in one and "sequential_acc_std" not in one  # one seed: no spread
