@@ -27,9 +27,9 @@ def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 30):
     """Returns a function features -> logits (over `num_classes` labels 0..num_classes-1)."""
     n = len(h)
     lo, hi = torch.aminmax(h, dim=0)
-    live = slice(None) if bool((hi > lo).all()) else (hi > lo).nonzero().flatten()
-    h = h[:, live]  # a dead unit (constant over the samples: half of them after Split training) carries
-                    # nothing; left out, as its weight would be 0 anyway, it costs nothing either
+    varies = hi > lo  # a dead unit (constant over the samples: half of them after Split training)
+    live = slice(None) if bool(varies.all()) else varies.nonzero().flatten()  # carries nothing; left out,
+    h = h[:, live]    # as its weight would be 0 anyway, it costs nothing either
     mu = h.mean(0)
     sd = ((h * h).mean(0) - mu * mu).clamp_min(0).sqrt() + 1e-6
     # The standardised features with a constant row for the bias, stored feature-major (X^T,
