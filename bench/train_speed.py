@@ -60,10 +60,15 @@ def build(seed=0):
     return models.mlp(784, (256, 256), 10)
 
 
+def build_seeds(seeds):
+    """The model of `seeds` copies: one MLP, or a BatchedNet of copies initialised as seeds 0..N-1."""
+    return BatchedNet([build(i) for i in range(seeds)]) if seeds > 1 else build()
+
+
 def way_clviz(data, args, seeds=1):
     extra = lambda m, k, test: probes(m, data, TASKS, k, test)  # the probe experiment's: on seen and on all classes
     events = []
-    model = BatchedNet([build(i) for i in range(seeds)]) if seeds > 1 else build()
+    model = build_seeds(seeds)
     run_sequential(model, data, TASKS, make_loss("ce"), optimizer="adam", lr=1e-3, epochs=args.epochs,
                    batch_size=args.batch_size, seed=0, on_event=events.append, extra=extra)
     assert sum(e["event"] == "task_end" for e in events) == len(TASKS)
@@ -71,7 +76,7 @@ def way_clviz(data, args, seeds=1):
 
 def way_clviz_plain(data, args, seeds=1):
     """clviz's training loop alone (train_task, fused optimizer), no instrumentation."""
-    model = BatchedNet([build(i) for i in range(seeds)]) if seeds > 1 else build()
+    model = build_seeds(seeds)
     opt = make_optimizer("adam", model.parameters(), 1e-3)
     gen = generators(0, seeds if seeds > 1 else 0)
     for t in TASKS:
