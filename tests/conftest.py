@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pytest
+import torch
 
 from clviz import data as D
 from clviz import store
@@ -76,8 +77,10 @@ def isolated(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("CLVIZ_DATA_DIR", raising=False)
     monkeypatch.setattr(D, "_download", _no_download)
     D._load.cache_clear()
+    threads = torch.get_num_threads()  # an app job leaves a core to the UI, process-wide: not for the next test
     yield cache
     D._load.cache_clear()
+    torch.set_num_threads(threads)
 
 
 def _no_download(name, data_dir):
