@@ -7,8 +7,8 @@ st.title("Split CIFAR-100")
 st.markdown(
     "A small CNN learns CIFAR-100 as 10 tasks of 10 classes. Joint vs sequential accuracy, the sparsity of the "
     "latent layer with and without BatchNorm, and linear probes on seen and on all classes. The notes: joint "
-    "0.508, sequential 0.086, probe 0.384. The default uses 100 training images per class so it runs in about "
-    "a minute on a CPU; set the cap to 0 for the full set (a GPU helps).")
+    "0.508, sequential 0.086, probe 0.384. The default uses 100 training images per class so it runs in "
+    "a minute or two on a CPU; set the cap to 0 for the full set (a GPU helps).")
 
 s = ui.settings()
 name = "cifar100"

