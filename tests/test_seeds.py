@@ -1,7 +1,10 @@
 """Several seeds in one batched computation must equal the same seeds run one by one."""
+import json
+
 import pytest
 import torch
 
+from clviz import __main__ as cli
 from clviz import config, data as D, experiments, metrics, models
 from clviz.ensemble import BatchedNet
 from clviz.losses import make_loss
@@ -54,8 +57,6 @@ def test_mean_std_keeps_per_unit_values_of_first_seed():
 
 
 def test_cli_seeds_print_mean_and_sd(tmp_path, capsys):
-    from clviz import __main__ as cli
-    import json
     out = tmp_path / "r.json"
     assert cli.main(["run", "probe", "--seeds", "2", "--epochs", "1", "--per-class", "30", "--device", "cpu",
                      "--json", str(out)]) == 0
