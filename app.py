@@ -2,25 +2,20 @@
 
     streamlit run app.py
 
-The entry: navigation over pages/ and the shared sidebar (dataset, data folder, device, seed,
-cache). Each page is thin: widgets -> one clviz call -> chart builders -> display.
+The entry: navigation over pages/ (one page per experiment of the registry, pages/<name>.py)
+and the shared sidebar (dataset, data folder, device, seed, cache). Each page is thin:
+widgets -> one clviz call -> chart builders -> display. Training runs in worker processes.
 """
 import streamlit as st
 
-from clviz import ui
+from clviz import experiments, ui
 
 st.set_page_config(page_title="clviz: catastrophic forgetting, live", page_icon="🧠", layout="wide")
 
-PAGES = [
-    st.Page("app_pages/sparsity.py", title="Sparsity", icon=":material/grain:", default=True),
-    st.Page("app_pages/probe.py", title="Linear Probe", icon=":material/straighten:"),
-    st.Page("app_pages/losses.py", title="Loss Variants", icon=":material/functions:"),
-    st.Page("app_pages/savings.py", title="Optimizer Savings", icon=":material/savings:"),
-    st.Page("app_pages/cifar.py", title="CIFAR", icon=":material/image:"),
-    st.Page("app_pages/boundaries.py", title="Decision Boundaries", icon=":material/scatter_plot:"),
-]
+PAGES = [st.Page(f"pages/{e.name}.py", title=e.title, icon=e.icon, default=i == 0)
+         for i, e in enumerate(experiments.REGISTRY.values())]
 
 page = st.navigation(PAGES)
-ui.warm_up()
+ui.queue()  # the job queue and its forkserver, started with the server
 ui.shared_sidebar()
 page.run()

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from clviz import data as D  # noqa: E402
 from clviz import models  # noqa: E402
 from clviz.ensemble import BatchedNet  # noqa: E402
-from clviz.experiments import probes  # noqa: E402
+from clviz.experiments import make, probes  # noqa: E402
 from clviz.losses import make_loss  # noqa: E402
 from clviz.train import generators, make_optimizer, run_sequential, train_task  # noqa: E402
 
@@ -66,7 +66,7 @@ def build_seeds(seeds):
 
 
 def way_clviz(data, args, seeds=1):
-    extra = lambda m, k, test: probes(m, data, TASKS, k, test)  # the probe experiment's: on seen and on all classes
+    extra = lambda m, k, test: probes(make("probe"), m, data, TASKS, k, test)  # the probe experiment's: on seen and on all classes
     events = []
     model = build_seeds(seeds)
     run_sequential(model, data, TASKS, make_loss("ce"), optimizer="adam", lr=1e-3, epochs=args.epochs,

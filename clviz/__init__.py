@@ -1,8 +1,8 @@
 """clviz: see catastrophic forgetting in class-incremental learning.
 
-    from clviz import config, experiments
-    result = experiments.run(config.make("probe", epochs=3))
+    from clviz import experiments
+    result = experiments.run(experiments.make("probe", epochs=3))
 """
 from . import config, experiments  # noqa: F401
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,10 +1,12 @@
 """Command line: the experiments headless.
 
-    python -m clviz run EXPERIMENT [--dataset NAME] [--data-dir PATH] [--tasks "1,2;3,4;..."]
-                       [--epochs N] [--seed N] [--seeds N] [--device auto|cpu|cuda|mps] [--json OUT] [--no-cache]
-    python -m clviz reproduce [--dataset NAME] [--data-dir PATH] [--out REPORT.md]
+    python -m clviz run EXPERIMENT [--dataset NAME] [--data-dir PATH] [--device auto|cpu|cuda|mps]
+                       [--json OUT] [--no-cache] [--KNOB VALUE for every field of the experiment's config]
+    python -m clviz reproduce [--dataset NAME] [--data-dir PATH] [--epochs N] [--seed N] [--seeds N] [--out REPORT.md]
 
-Bad input: one line on stderr, exit code 2. A run that fails (diverged, out of memory): exit 1.
+Every knob of an experiment's config is an option (`python -m clviz run savings --help` lists
+them, with the comment from the config class as help). Bad input: one line on stderr, exit code
+2. A run that fails (diverged, out of memory): exit 1.
 """
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import fields
 
-from . import config, experiments, report
-from .data import DataError
+from . import experiments
+from .config import help_of
+from .data import DATASETS, DataError
 from .device import DEVICES, resolve
 from .train import TrainingError
 
@@ -39,13 +43,37 @@ class Progress:
         self.stream.flush()
 
 
-def _number(kind):
-    def parse(s):
+def parse_value(default, text: str):
+    """A knob's value from its text, typed like its default: int, float, str, a list of ints
+    ("256,256"), of names ("sgd,adam") or of name=number pairs ("sgd=0.05,adam=1e-3")."""
+    def num(kind, s):
         try:
             return kind(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{s}' is not a{'n integer' if kind is int else ' number'}") from None
-    return parse
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise argparse.ArgumentTypeError(f"'{text}' is not true or false")
+        return text.lower() in ("true", "1", "yes")
+    if isinstance(default, (int, float)):
+        return num(type(default), text)
+    if isinstance(default, tuple):
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        if default and isinstance(default[0], tuple):  # (name, number) pairs
+            pairs = [s.partition("=") for s in items]
+            if any(not sep for _, sep, _ in pairs):
+                raise argparse.ArgumentTypeError(f"'{text}' is not a list of name=number pairs")
+            return tuple((k.strip(), num(float, v)) for k, _, v in pairs)
+        if default and isinstance(default[0], int):
+            return tuple(num(int, s) for s in items)
+        return tuple(items)
+    return text
+
+
+def _show(default) -> str:
+    if isinstance(default, tuple):
+        return ",".join(f"{p[0]}={p[1]}" if isinstance(p, tuple) else str(p) for p in default)
+    return str(default)
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,38 +81,42 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def _where(s):
+    s.add_argument("--data-dir", dest="data_dir", help="a torchvision root (holding MNIST/raw/..., cifar-100-python/...)")
+    s.add_argument("--device", default="auto", choices=DEVICES)
+    s.add_argument("--no-cache", action="store_true", help="recompute even if a finished result is stored")
+
+
 def parser():
     p = Parser(prog="python -m clviz", description="See catastrophic forgetting, headless.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
-
-    def common(s):
-        s.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist", "cifar100"])
-        s.add_argument("--data-dir", help="a torchvision root (holding MNIST/raw/..., cifar-100-python/...)")
-        s.add_argument("--device", default="auto", choices=DEVICES)
-        s.add_argument("--no-cache", action="store_true", help="recompute even if a finished result is stored")
-        s.add_argument("--epochs", type=_number(int), help="epochs per task")
-        s.add_argument("--seed", type=_number(int))
-        s.add_argument("--seeds", type=_number(int), help="train N copies (seeds seed..seed+N-1) at once: mean and sd")
-
     r = sub.add_parser("run", help="run one experiment and print its tables")
-    r.add_argument("experiment", choices=list(config.CONFIGS))
-    common(r)
-    r.add_argument("--tasks", help='task split, e.g. "1,2;3,4;5,6;7,8;9,0"')
-    r.add_argument("--lr", type=_number(float))
-    r.add_argument("--batch-size", type=_number(int))
-    r.add_argument("--optimizer")
-    r.add_argument("--per-class", type=_number(int), help="cap on training samples per class (0: all)")
-    r.add_argument("--json", help="write the result as JSON to this file")
+    exps = r.add_subparsers(dest="experiment", required=True, parser_class=Parser, metavar="EXPERIMENT",
+                            help=", ".join(experiments.REGISTRY))
+    for name, exp in experiments.REGISTRY.items():
+        e = exps.add_parser(name, help=exp.title,
+                            description=f"{exp.title}: every knob of {exp.config.__name__}, with its default.")
+        _where(e)
+        e.add_argument("--json", help="write the result as JSON to this file")
+        helps = help_of(exp.config)
+        for f in fields(exp.config):
+            if f.name == "data_dir":
+                continue
+            opts = {"choices": DATASETS} if f.name == "dataset" else {}
+            e.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=None if opts else "VALUE",
+                           type=(lambda t, d=f.default: parse_value(d, t)) if not opts else None,
+                           help=f"{helps.get(f.name, '')} (default: {_show(f.default)})", **opts)
 
     q = sub.add_parser("reproduce", help="the notes' tables beside their reference figures")
-    common(q)
+    _where(q)
+    q.add_argument("--dataset", choices=DATASETS)
+    for knob in ("epochs", "seed", "seeds"):
+        q.add_argument(f"--{knob}", type=lambda t: parse_value(0, t), help=help_of(experiments.REGISTRY["probe"].config)[knob])
     q.add_argument("--out", help="also write the report as Markdown to this file")
     return p
 
 
-def _cfg(experiment, a, **extra):
-    kw = {"dataset": a.dataset, "data_dir": a.data_dir, "epochs": a.epochs, "seed": a.seed, "seeds": a.seeds, **extra}
-    return config.make(experiment, **kw)
+CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out")
 
 
 def _run(cfg, a):
@@ -93,22 +125,20 @@ def _run(cfg, a):
 
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
+    knobs = {k: v for k, v in vars(a).items() if k not in CLI_ONLY and v is not None}
     try:
         _, notice = resolve(a.device)
         if notice:
             print(f"notice: {notice}", file=sys.stderr)
         if a.cmd == "run":
-            cfg = _cfg(a.experiment, a, tasks=a.tasks, lr=a.lr, batch_size=a.batch_size, optimizer=a.optimizer,
-                       per_class=a.per_class)
-            result = _run(cfg, a)
-            print(report.render(result))
+            result = _run(experiments.make(a.experiment, **knobs), a)
+            print(experiments.render(result))
             if a.json:
                 with open(a.json, "w") as f:
                     json.dump(result, f)
             return 0
-        exps = ["cifar"] if a.dataset == "cifar100" else ["sparsity", "probe", "losses", "savings"]
-        parts = [report.render(_run(_cfg(e, a), a)) for e in exps]
-        text = "\n\n".join(parts)
+        names = [n for n, e in experiments.REGISTRY.items() if (a.dataset or "digits") in e.reproduce]
+        text = "\n\n".join(experiments.render(_run(experiments.make(n, **knobs), a)) for n in names)
         print(text)
         if a.out:
             with open(a.out, "w") as f:

@@ -29,7 +29,6 @@ class BatchedNet(nn.Module):
         self.names = list(params)
         for name in self.names:  # registered (dots are not allowed in names) so .to() and optimizers see them
             self.register_parameter(name.replace(".", "__"), nn.Parameter(params[name].detach().clone()))
-        self.sample_ndim = None
 
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
         for name in self.names:  # the copies' own names, with the copy index as dimension 0

@@ -3,7 +3,7 @@
 A multinomial logistic regression, fitted in two moves: a ridge least-squares fit to one-hot
 targets in closed form (one d x d solve, d = live latent units + 1) gives the start, and
 L-BFGS on the softmax cross-entropy, with the gradient written out (no autograd), polishes it.
-Callers fit on a fixed subsample of at most `FIT_N` training samples (`fit_subset`), so a probe
+Callers fit on a fixed subsample of training samples (`fit_subset`, Config.probe_fit_n), so a probe
 after each task costs a few tens of milliseconds. Measured on Fashion-MNIST latent features
 after Split training (256 units, 150 of them dead), 2-core CPU: 5k samples give 0.704 in
 0.03 s, all 60k give 0.708 in 0.41 s (100 L-BFGS steps: 0.718 in 1.25 s); scikit-learn's
@@ -14,10 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-FIT_N = 5_000
-
-
-def fit_subset(n: int, device=None, size: int = FIT_N):
+def fit_subset(n: int, size: int, device=None):
     """A fixed random subset of at most `size` of n training indices (the same for every probe)."""
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:size].sort().values
     return idx.to(device) if device is not None else idx

@@ -94,7 +94,7 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
     return steps
 
 
-EPOCH_EVAL_N = 2000  # test samples behind each live (per-epoch) point; the per-task figures use all
+EPOCH_EVAL_N = 2000  # test samples behind each live (per-epoch) point (Config.live_eval_n); per-task figures use all
 
 
 def evaluate(model, x, y, num_classes, tasks, seen):
@@ -111,7 +111,8 @@ def summarise(z, h, y, num_classes, tasks, seen):
 
 
 def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, epochs=1, batch_size=128,
-                   reset_optimizer=False, seed=0, on_event=None, extra=None, grad_norms=True):
+                   reset_optimizer=False, seed=0, on_event=None, extra=None, grad_norms=True,
+                   live_eval_n=EPOCH_EVAL_N):
     """Class-incremental training over `tasks`. Returns the history:
     matrix[i][j] (accuracy on task j after task i), curve (one row per epoch), per-task records.
 
@@ -127,7 +128,7 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
     hist = {"matrix": [], "curve": [], "tasks": []}
     # the live curves are measured on a fixed subsample of the test set: a full pass per epoch
     # would cost a third of the training itself on Split MNIST
-    live = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(0))[:EPOCH_EVAL_N]
+    live = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(0))[:live_eval_n]
     live = live.sort().values.to(data.device)
     x_live, y_live = data.x_test[live], data.y_test[live]
     for k, classes in enumerate(tasks):

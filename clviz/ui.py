@@ -1,111 +1,50 @@
-"""The only Streamlit helpers: the shared sidebar, background training jobs, the live panel, downloads.
+"""The Streamlit helpers: the shared sidebar, common controls, the run panel, downloads, and the
+views several pages share. Training itself runs in worker processes (clviz/jobs.py).
 
-A press on Train starts a *job*: a thread running `experiments.run` for one config, registered
-process-wide under the config's cache key. The page remembers the key of its last job, and a
-fragment polls the job a couple of times a second and redraws the live charts in place. So
-touching a widget mid-run neither loses the run nor starts a second one (the same config pressed
-again, from any session, joins the running job), and a finished run lands in the results store,
-from where it comes back instantly after a rerun or a restart.
+A press on Train submits the config to the server's one job queue (or joins the job of the same
+config, from any session). The page remembers the key of its last job, and a fragment polls it
+a couple of times a second: its place in the queue while it waits, then the live charts,
+redrawn in place. So touching a widget mid-run neither loses the run nor starts a second one,
+and a finished run lands in the results store, from where it comes back instantly after a
+rerun or a restart.
 """
 from __future__ import annotations
 
 import io
 import itertools
 import json
-import os
 import threading
-import time
-import traceback
 import zipfile
-from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
-import torch
 
+from . import charts, experiments, jobs, store
 from . import config as C
 from . import data as D
 from . import device as dev
-from . import charts, experiments, store
-from .train import OPTIMIZERS, Cancelled, TrainingError
+from .train import OPTIMIZERS
 
 POLL_S = 0.5  # live redraws: at most twice a second
 
 
-# ---------------------------------------------------------------- jobs
-
-class Job:
-    def __init__(self, cfg, device):
-        self.cfg, self.device = cfg, device
-        self.rows, self.events = [], []         # epoch_end events; task_end and tick events
-        self.progress, self.label = 0.0, "starting"
-        self.status, self.result, self.error = "running", None, None
-        self.started, self.first_update = time.perf_counter(), None
-        self.cancel = threading.Event()
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"clviz-{store.key(cfg)}")
-        self.thread.start()
-
-    def _on_event(self, ev):
-        if self.cancel.is_set():
-            raise Cancelled()
-        with self.lock:
-            self.progress = ev.get("progress", self.progress)
-            if "task" in ev and "run" in ev:
-                self.label = f"{charts.label(ev['run'])}: task {ev['task'] + 1}"
-            if ev["event"] == "epoch_end":
-                self.rows.append(ev)
-                if self.first_update is None:
-                    self.first_update = time.perf_counter() - self.started
-            elif ev["event"] in ("task_end", "tick"):
-                self.events.append(ev)
-
-    def _run(self):
-        # Leave one core to the server and the browser, which redraw the live charts: on 2 cores
-        # the probe on Fashion-MNIST took 42.8 s in the app on both, 36.5 s on one (one run each).
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-        try:
-            self.result = experiments.run(self.cfg, device=self.device, on_event=self._on_event)
-            self.status = "done"
-        except Cancelled:
-            self.status = "cancelled"
-        except (D.DataError, TrainingError, ValueError) as e:
-            self.error, self.status = str(e), "error"
-        except torch.OutOfMemoryError:
-            self.error, self.status = (f"Out of memory on {self.device}: choose the CPU in the sidebar "
-                                       f"or a smaller batch size."), "error"
-        except Exception as e:  # never a traceback in the page: say what happened, keep the app usable
-            traceback.print_exc()
-            self.error, self.status = f"The run failed: {type(e).__name__}: {e}", "error"
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.rows), list(self.events), self.progress, self.label
-
-
 @st.cache_resource
-def _jobs() -> dict:
-    return {}
+def queue() -> jobs.JobQueue:
+    """The server's one job queue, shared by every session; its forkserver started at once."""
+    workers, threads = jobs.default_workers(dev.resolve("auto")[0])
+    q = jobs.JobQueue(workers, threads)
+    threading.Thread(target=q.warm_up, daemon=True, name="clviz-warm-up").start()
+    return q
 
 
-@st.cache_resource
-def warm_up():
-    """Once per server, in the background, what the first run would otherwise wait for: the
-    first optimizer a process builds imports torch._dynamo (1.0 s here), and the bundled
-    digits import scikit-learn (0.9 s). Pressing Train then shows a chart within a second."""
-    def work():
-        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-        D.load("digits", device=dev.resolve("auto")[0])
-    threading.Thread(target=work, daemon=True, name="clviz-warm-up").start()
+def session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
 
 
-def start(cfg, device) -> Job:
-    """Start (or join) the job for `cfg`; at most one job per config in the whole process."""
-    jobs, k = _jobs(), f"{store.key(cfg)}@{device}"
-    job = jobs.get(k)
-    if job is None or job.status in ("cancelled", "error") or (job.status == "done" and store.load(cfg) is None):
-        job = jobs[k] = Job(cfg, device)
-    return job
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 # ---------------------------------------------------------------- sidebar
@@ -128,7 +67,7 @@ def sidebar():
         sb.warning(notice)
     sb.caption(f"Running on **{resolved}** ({dev.describe()})")
     seed = sb.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1, key="seed")
-    seeds = sb.number_input("Seeds at once", min_value=1, max_value=16, value=1, step=1, key="seeds",
+    seeds = sb.number_input("Seeds at once", min_value=1, max_value=C.MAX_SEEDS, value=1, step=1, key="seeds",
                             help="Train N independent copies (seeds seed … seed+N-1) in one batched computation; "
                                  "curves and tables show the mean and a band of ± one standard deviation.")
     n, size = store.size()
@@ -211,7 +150,7 @@ def make_config(experiment, settings, **kw):
         return None
     base = {k: settings[k] for k in ("dataset", "data_dir", "seed", "seeds")}
     try:
-        return C.make(experiment, **{**base, **kw})
+        return experiments.make(experiment, **{**base, **kw})
     except D.DataError as e:
         st.error(str(e))
         return None
@@ -220,30 +159,31 @@ def make_config(experiment, settings, **kw):
 # ---------------------------------------------------------------- the run panel
 
 def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train"):
-    """Train / Cancel buttons, then the live view of the running job, or the finished result.
+    """Train / Cancel buttons, then the queued or running job, or the finished result.
 
     live_view(rows, events, cfg) draws the charts that grow during training (rows: epoch_end
     events; events: task_end and tick events);
     result_view(result) draws the page's figures once the result is there, and returns the charts
     worth downloading ({name: chart}) or None.
     """
-    slot = f"{page}_job"
+    slot, q = f"{page}_job", queue()
     b1, b2, _ = st.columns([1, 1, 4])
-    job = _jobs().get(st.session_state.get(slot, ""))
-    running = job is not None and job.status == "running"
-    if b1.button(train_label, type="primary", disabled=cfg is None or running, key=f"{page}_train"):
+    job = q.get(st.session_state.get(slot, ""))
+    active = job is not None and job.status in jobs.ACTIVE
+    if b1.button(train_label, type="primary", disabled=cfg is None or active, key=f"{page}_train"):
         try:  # check the settings against the data first, so the message stands by the button
             experiments.prepare(cfg, device)
-        except (D.DataError, ValueError) as e:
+            job = q.submit(cfg, device, owner=session_id())
+        except (D.DataError, ValueError, jobs.QueueFull) as e:
             st.error(str(e))
             return
-        job = start(cfg, device)
-        st.session_state[slot] = f"{store.key(cfg)}@{device}"
-        running = job.status == "running"
-    if running and b2.button("Cancel", key=f"{page}_cancel"):
-        job.cancel.set()
+        st.session_state[slot] = job.key
+        active = job.status in jobs.ACTIVE
+    if active and b2.button("Cancel", key=f"{page}_cancel"):
+        q.cancel(job)
+        active = False
 
-    stored = None if running or cfg is None or (job is not None and job.cfg == cfg) else store.load(cfg)
+    stored = None if active or cfg is None or (job is not None and job.cfg == cfg) else store.load(cfg)
     if stored is not None:  # a finished run of these very settings: back instantly, no training
         st.caption(f"Stored result for these settings (computed in {stored['seconds']:.1f} s on "
                    f"{stored['device']}). Change a setting and press {train_label} for a new run.")
@@ -257,15 +197,23 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
 
 
 def _job_view(job, live_view, result_view, page):
-    @st.fragment(run_every=POLL_S if job.status == "running" else None)
+    q = queue()
+
+    @st.fragment(run_every=POLL_S if job.status in jobs.ACTIVE else None)
     def poll():
+        if job.status == "queued":
+            n = q.position(job)
+            st.progress(0.0, text=f"Queued: {ordinal(n)} in line ({len(q.running)} run(s) training, "
+                                  f"{q.workers} at a time). It starts by itself; the page stays usable.")
+            return
         if job.status == "running":
-            rows, events, progress, label = job.snapshot()
-            st.progress(progress, text=f"Training… {label} ({100 * progress:.0f}%)")
+            rows, events, progress, stage = job.snapshot()
+            where = f"{charts.label(stage[0])}: task {stage[1] + 1}" if stage else "starting"
+            st.progress(progress, text=f"Training… {where} ({100 * progress:.0f}%)")
             live_view(rows, events, job.cfg)
             return
-        if st.session_state.get(f"{page}_shown") != job.started:  # finished: leave the fragment, redraw the page
-            st.session_state[f"{page}_shown"] = job.started
+        if st.session_state.get(f"{page}_shown") != job.submitted:  # finished: leave the fragment, redraw the page
+            st.session_state[f"{page}_shown"] = job.submitted
             st.rerun()
         if job.status == "error":
             st.error(job.error)
@@ -323,9 +271,6 @@ def downloads(page, result, charts: dict | None = None):
 
 def chart(ch, key=None):
     st.altair_chart(ch, width="stretch", key=key)
-
-
-__all__ = ["sidebar", "training_controls", "make_config", "run_panel", "downloads", "chart", "replace"]
 
 
 # ---------------------------------------------------------------- views shared by the pages

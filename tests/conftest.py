@@ -76,6 +76,7 @@ def isolated(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(D, "SYSTEM_DIRS", {})
     monkeypatch.delenv("CLVIZ_DATA_DIR", raising=False)
     monkeypatch.setattr(D, "_download", _no_download)
+    monkeypatch.setenv("CLVIZ_OFFLINE", "1")  # the same for the app's worker processes, which do not see the patch
     D._load.cache_clear()
     threads = torch.get_num_threads()  # an app job leaves a core to the UI, process-wide: not for the next test
     yield cache

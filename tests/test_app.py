@@ -11,7 +11,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 def open_page(page):
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page(f"app_pages/{page}.py")
+    at.switch_page(f"pages/{page}.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -185,7 +185,7 @@ def test_touching_a_widget_mid_run_keeps_the_run():
     assert at.success and "trained in" in at.success[0].value  # the first run finished and is shown
     assert any("Showing the run of earlier settings" in c.value for c in at.caption)
     from clviz import ui
-    assert len([j for j in ui._jobs().values() if j.cfg.epochs == 3 and j.cfg.per_class == 40]) == 1
+    assert len([j for j in ui.queue().jobs.values() if j.cfg.epochs == 3 and j.cfg.per_class == 40]) == 1
 
 
 def test_seeds_show_mean_and_spread():

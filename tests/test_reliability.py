@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from clviz import __main__ as cli
-from clviz import config, data as D, experiments, store
+from clviz import data as D, experiments, store
 from clviz.train import TrainingError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,10 +87,11 @@ def test_cuda_missing_falls_back_with_notice(capsys):
 def test_out_of_memory_is_a_message(monkeypatch):
     def oom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-    monkeypatch.setattr(experiments, "RUNNERS", {**experiments.RUNNERS, "probe": oom})
+    from dataclasses import replace
+    monkeypatch.setitem(experiments.REGISTRY, "probe", replace(experiments.REGISTRY["probe"], run=oom))
     with pytest.raises(TrainingError, match="Out of memory on cpu: choose the CPU or a smaller batch size"):
-        experiments.run(config.make("probe"), device="cpu", use_cache=False)
-    assert store.load(config.make("probe")) is None  # nothing stored for a failed run
+        experiments.run(experiments.make("probe"), device="cpu", use_cache=False)
+    assert store.load(experiments.make("probe")) is None  # nothing stored for a failed run
 
 
 def test_diverging_run_is_a_message(capsys):
@@ -136,10 +137,10 @@ def test_parse_never_crashes(text):
 CHILD = """
 import os, sys, time
 sys.path.insert(0, {repo!r})
-from clviz import config, store
+from clviz import experiments, store
 from pathlib import Path
 store.ROOT = Path({root!r})
-cfg = config.make("probe", seed=int(sys.argv[1]))
+cfg = experiments.make("probe", seed=int(sys.argv[1]))
 mode = sys.argv[2]
 if mode == "hang":  # reach the middle of the write, then wait to be killed
     real = os.fsync
@@ -169,7 +170,7 @@ def test_killed_mid_write_leaves_no_entry(tmp_path, monkeypatch):
     assert (tmp_path / "ready").exists()
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
-    cfg = config.make("probe", seed=0)
+    cfg = experiments.make("probe", seed=0)
     assert store.load(cfg) is None and not store.path(cfg).exists()
     assert any(f.name.startswith(".tmp-") for f in (tmp_path / "results").iterdir())  # the half-written file ...
     assert store.clear() >= 1 and not list((tmp_path / "results").iterdir())  # ... is swept by clear
@@ -179,14 +180,14 @@ def test_two_writers_same_key_one_good_entry(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "ROOT", tmp_path / "results")
     procs = [child(tmp_path, 7, name, 30) for name in ("a", "b")]
     assert [p.wait(120) for p in procs] == [0, 0]
-    cfg = config.make("probe", seed=7)
+    cfg = experiments.make("probe", seed=7)
     entry = store.load(cfg)
     assert entry["writer"] in ("a", "b") and entry["i"] == 29 and len(entry["pad"]) == 20000
     assert [f.name for f in (tmp_path / "results").iterdir()] == [store.path(cfg).name]  # no stray temp files
 
 
 def test_entry_from_other_config_is_ignored():
-    cfg = config.make("probe", seed=3)
+    cfg = experiments.make("probe", seed=3)
     store.save(cfg, {"x": 1})
     body = json.loads(store.path(cfg).read_text())
     body["key"] = "something-else"

@@ -3,12 +3,12 @@ import statistics
 
 import pytest
 
-from clviz import config, experiments
+from clviz import experiments
 
 
 @pytest.fixture(scope="module")
 def probe_result():
-    return experiments.run(config.make("probe"), device="cpu", use_cache=False)
+    return experiments.run(experiments.make("probe"), device="cpu", use_cache=False)
 
 
 def test_sequential_forgets_joint_does_not(probe_result):
@@ -44,7 +44,7 @@ def test_straight_line_between_tasks(probe_result):
 
 
 def test_sparsity_grows_without_batchnorm_not_with_it():
-    r = experiments.run(config.make("sparsity"), device="cpu", use_cache=False)
+    r = experiments.run(experiments.make("sparsity"), device="cpu", use_cache=False)
     no_bn, bn = r["no_bn"]["sparsity"], r["bn"]["sparsity"]
     assert no_bn[1] > no_bn[0] + 0.1 and statistics.mean(no_bn[1:]) > no_bn[0] + 0.1
     assert bn[1] < no_bn[1] - 0.1
@@ -53,7 +53,7 @@ def test_sparsity_grows_without_batchnorm_not_with_it():
 
 
 def test_correct_logit_only_forgets_more_slowly():
-    r = experiments.run(config.make("losses", epochs=3), device="cpu", use_cache=False)
+    r = experiments.run(experiments.make("losses", epochs=3), device="cpu", use_cache=False)
     task1_during_task2 = {v: [c["acc_tasks"][0] for c in r[v]["curve"] if c["task"] == 1] for v in ("ce", "correct_only")}
     # cross-entropy wipes out task 1 while task 2 is learned; the correct-logit-only loss keeps much of it
     assert statistics.mean(task1_during_task2["correct_only"]) > statistics.mean(task1_during_task2["ce"]) + 0.3
@@ -67,7 +67,7 @@ def test_correct_logit_only_forgets_more_slowly():
 
 
 def test_savings_rows_and_adam_state_matters():
-    cfg = config.make("savings", optimizers=("sgd", "adam"))
+    cfg = experiments.make("savings", optimizers=("sgd", "adam"))
     r = experiments.run(cfg, device="cpu", use_cache=False)
     assert [(x["optimizer"], x["reset"]) for x in r["rows"]] == [("sgd", False), ("sgd", True), ("adam", False), ("adam", True)]
     for x in r["rows"]:
@@ -84,7 +84,7 @@ def test_savings_rows_and_adam_state_matters():
 
 
 def test_boundaries_regions_are_taken_over():
-    r = experiments.run(config.make("boundaries", toy_epochs=20, grid=30), device="cpu", use_cache=False)
+    r = experiments.run(experiments.make("boundaries", toy_epochs=20, grid=30), device="cpu", use_cache=False)
     toy = r["toy"]
     first, last = toy["regions"][0]["cls"], toy["regions"][-1]["cls"]
     assert len(first) == 30 * 30

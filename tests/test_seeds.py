@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from clviz import __main__ as cli
-from clviz import config, data as D, experiments, metrics, models
+from clviz import data as D, experiments, metrics, models
 from clviz.ensemble import BatchedNet
 from clviz.losses import make_loss
 from clviz.train import run_sequential
@@ -43,8 +43,8 @@ def test_batchnorm_cannot_be_batched():
 
 
 def test_experiment_with_seeds_reports_mean_and_spread():
-    one = [experiments.run(config.make("probe", epochs=1, per_class=40, seed=s), device="cpu") for s in (0, 1)]
-    both = experiments.run(config.make("probe", epochs=1, per_class=40, seeds=2), device="cpu")
+    one = [experiments.run(experiments.make("probe", epochs=1, per_class=40, seed=s), device="cpu") for s in (0, 1)]
+    both = experiments.run(experiments.make("probe", epochs=1, per_class=40, seeds=2), device="cpu")
     assert both["sequential_acc"] == pytest.approx((one[0]["sequential_acc"] + one[1]["sequential_acc"]) / 2, abs=1e-5)
     assert both["joint_acc"] == pytest.approx((one[0]["joint_acc"] + one[1]["joint_acc"]) / 2, abs=1e-5)
     assert len(both["probe_all_std"]) == 5 and all(s >= 0 for s in both["probe_all_std"])
@@ -64,5 +64,5 @@ def test_cli_seeds_print_mean_and_sd(tmp_path, capsys):
     assert r["config"]["seeds"] == 2 and len(r["probe_all_std"]) == 5 and "joint_acc_std" in r
     table = capsys.readouterr().out
     assert table.count(" ± ") >= 3 * 5 + 3  # per task: network, probe seen, probe all; then the summary
-    one = experiments.run(config.make("probe", epochs=1, per_class=30), device="cpu")
+    one = experiments.run(experiments.make("probe", epochs=1, per_class=30), device="cpu")
     assert "joint_acc_std" not in one and "sequential_acc_std" not in one  # one seed: no spread

@@ -8,24 +8,24 @@ from pathlib import Path
 import pytest
 
 from clviz import __main__ as cli
-from clviz import config, experiments, store
+from clviz import experiments, store
 
 REPO = Path(__file__).resolve().parent.parent
 QUICK = dict(epochs=1, per_class=30)
 
 
 def test_same_run_again_is_a_cache_hit():
-    cfg = config.make("probe", **QUICK)
+    cfg = experiments.make("probe", **QUICK)
     a = experiments.run(cfg, device="cpu")
     events = []
     b = experiments.run(cfg, device="cpu", on_event=events.append)
     assert a["cached"] is False and b["cached"] is True and events == []
     assert a["probe_all"] == b["probe_all"] and store.path(cfg).is_file()
-    assert store.key(cfg) != store.key(config.make("probe", epochs=1, per_class=30, seed=1))
+    assert store.key(cfg) != store.key(experiments.make("probe", epochs=1, per_class=30, seed=1))
 
 
 def test_corrupt_entry_is_recomputed():
-    cfg = config.make("probe", **QUICK)
+    cfg = experiments.make("probe", **QUICK)
     experiments.run(cfg, device="cpu")
     p = store.path(cfg)
     p.write_text(p.read_text()[: len(p.read_text()) // 2])  # truncated
@@ -36,7 +36,7 @@ def test_corrupt_entry_is_recomputed():
 
 def test_events_in_order():
     events = []
-    experiments.run(config.make("probe", **QUICK), device="cpu", on_event=events.append, use_cache=False)
+    experiments.run(experiments.make("probe", **QUICK), device="cpu", on_event=events.append, use_cache=False)
     kinds = [e["event"] for e in events]
     assert kinds[0] == "task_start" and kinds[-1] == "done"
     assert kinds.count("task_start") == kinds.count("task_end") == 5

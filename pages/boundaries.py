@@ -1,8 +1,8 @@
 """Decision Boundaries: forgetting you can see, in 2-D."""
 import streamlit as st
 
-from clviz import charts, config, data, ui
-from clviz.boundaries import toy_setup
+from clviz import charts, data, experiments, ui
+from clviz.experiments.boundaries import TOYS, toy_setup
 
 st.title("Decision boundaries")
 st.markdown(
@@ -12,9 +12,9 @@ st.markdown(
     "of its own head over that plane.")
 
 s = ui.settings()
-d = config.BoundariesConfig()
+d = experiments.make("boundaries")
 c1, c2, c3 = st.columns(3)
-toy = c1.radio("Toy problem", ["blobs", "spirals"], horizontal=True, key="bnd_toy")
+toy = c1.radio("Toy problem", TOYS, horizontal=True, key="bnd_toy")
 toy_tasks = c2.number_input("Toy tasks (2 classes each)", 2, 5, d.toy_tasks, key="bnd_tasks")
 toy_epochs = c3.number_input("Toy epochs per task", 1, 500, d.toy_epochs, key="bnd_epochs")
 toy_lr = ui.parse_float("Toy learning rate", c1.text_input("Toy learning rate", f"{d.toy_lr:g}", key="bnd_lr"), c1)

@@ -10,14 +10,39 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
-from . import data as D
-from . import models
-from .losses import make_loss
-from .train import run_sequential
+from .. import data as D
+from .. import models, report
+from ..config import Config
+from ..losses import make_loss
+from ..train import run_sequential
+from .common import Experiment, Phase, new_model
+
+TOYS = ("blobs", "spirals")
+
+
+@dataclass(frozen=True)
+class BoundariesConfig(Config):
+    toy: str = "blobs"           # blobs | spirals: the 2-D problem
+    toy_tasks: int = 3           # tasks of the 2-D problem, two classes each
+    toy_epochs: int = 30         # epochs per task of the 2-D problem
+    toy_lr: float = 0.01         # learning rate of the 2-D problem (same optimizer as the real model)
+    toy_hidden: tuple = (64, 64)  # hidden widths of the 2-D problem's MLP
+    toy_per_class: int = 200     # training points per class of the 2-D problem (test: half as many)
+    toy_batch_size: int = 32     # batch size of the 2-D problem
+    grid: int = 60               # resolution of the decision-region grids
+
+    def check(self):
+        if self.toy not in TOYS:
+            raise D.DataError(f"Unknown toy problem '{self.toy}'. Choose one of: {', '.join(TOYS)}.")
+        if not 1 <= self.toy_tasks <= 10 or self.toy_epochs < 1 or not self.toy_lr > 0:
+            raise D.DataError("The toy problem needs 1 to 10 tasks, at least 1 epoch and a learning rate above 0.")
+        if not 2 <= self.toy_batch_size <= 2 * self.toy_per_class or not 2 <= self.grid <= 400:
+            raise D.DataError(f"The toy batch size must be 2 to {2 * self.toy_per_class} (one task) and the "
+                              f"grid 2 to 400 points a side.")
 
 
 def toy_data(kind: str, n_classes: int, seed: int, n_train=200, n_test=100) -> D.Data:
@@ -77,7 +102,7 @@ def latent_plane(model, data, test, n_grid, n_points=400):
 def toy_setup(cfg):
     """The toy problem of a config: data, tasks, grid, and what a chart needs to draw it."""
     n_cls = 2 * cfg.toy_tasks
-    toy = toy_data(cfg.toy, n_cls, cfg.seed)
+    toy = toy_data(cfg.toy, n_cls, cfg.seed, cfg.toy_per_class, max(1, cfg.toy_per_class // 2))
     tasks = tuple((2 * k, 2 * k + 1) for k in range(cfg.toy_tasks))
     g, box = grid_of(toy.x_train, cfg.grid)
     meta = {"tasks": [list(t) for t in tasks], "grid_n": cfg.grid, "box": box, "n_classes": n_cls,
@@ -85,21 +110,36 @@ def toy_setup(cfg):
     return toy, tasks, g, meta
 
 
-def boundaries(cfg, data, tasks, rep):
+def run(cfg: BoundariesConfig, data, tasks, rep):
     toy, toy_tasks, g, meta = toy_setup(cfg)
-    torch.manual_seed(cfg.seed)
-    net = models.mlp(2, (64, 64), meta["n_classes"])
-    hist = run_sequential(net, toy, toy_tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.toy_lr,
-                          epochs=cfg.toy_epochs, batch_size=min(cfg.batch_size, 2 * 200), seed=cfg.seed,
-                          on_event=rep("toy"), extra=lambda m, k, test: {"regions": regions(m, g)}, grad_norms=False)
-    from .experiments import new_model  # the real model, built as in the other experiments
-    model = new_model(replace(cfg, seeds=1), data)  # one seed: the picture is of one network
-    hist_real = run_sequential(model, data, tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.lr,
-                               epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, on_event=rep("latent"),
-                               extra=lambda m, k, test: {"plane": latent_plane(m, data, test, cfg.grid)}, grad_norms=False)
+
+    def toy_run(emit):
+        torch.manual_seed(cfg.seed)
+        net = models.mlp(2, cfg.toy_hidden, meta["n_classes"])
+        return run_sequential(net, toy, toy_tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.toy_lr,
+                              epochs=cfg.toy_epochs, batch_size=cfg.toy_batch_size, seed=cfg.seed, on_event=emit,
+                              extra=lambda m, k, test: {"regions": regions(m, g)}, grad_norms=False)
+
+    def real_run(emit):  # one seed: the picture is of one network
+        return run_sequential(new_model(replace(cfg, seeds=1), data), data, tasks, make_loss("ce"),
+                              optimizer=cfg.optimizer, lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                              seed=cfg.seed, on_event=emit, live_eval_n=cfg.live_eval_n, grad_norms=False,
+                              extra=lambda m, k, test: {"plane": latent_plane(m, data, test, cfg.grid)})
+
+    hist, hist_real = rep.run([Phase("toy", len(toy_tasks) * cfg.toy_epochs, toy_run),
+                               Phase("latent", len(tasks) * cfg.epochs, real_run)])
     return {
         "toy": {**meta, "regions": [t["regions"] for t in hist["tasks"]],
                 "acc_seen": [t["acc_seen"] for t in hist["tasks"]], "matrix": hist["matrix"]},
         "latent": {"planes": [t["plane"] for t in hist_real["tasks"]],
                    "acc_seen": [t["acc_seen"] for t in hist_real["tasks"]], "matrix": hist_real["matrix"]},
     }
+
+
+def table(r) -> str:
+    rows = [(k + 1, a, b) for k, (a, b) in enumerate(zip(r["toy"]["acc_seen"], r["latent"]["acc_seen"]))]
+    return "Accuracy on the classes seen so far\n" + report.table(["task", "2-D toy", "real model"], rows)
+
+
+EXPERIMENT = Experiment("boundaries", BoundariesConfig, run, table, "Decision Boundaries", ":material/scatter_plot:",
+                        reproduce=())

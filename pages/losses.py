@@ -1,7 +1,8 @@
 """Loss Variants: which part of cross-entropy does the forgetting?"""
 import streamlit as st
 
-from clviz import charts, config, data, ui
+from clviz import charts, data, experiments, ui
+from clviz.losses import LOSSES
 
 st.title("Loss variants")
 st.markdown(
@@ -11,11 +12,11 @@ st.markdown(
     "forgotten much more slowly.")
 
 s = ui.settings()
-vals = ui.training_controls("losses", config.LossesConfig())
+vals = ui.training_controls("losses", experiments.make("losses"))
 l2 = st.number_input("L2 on the weights for the correct-logit-only loss", 0.0, 1.0, 0.0, step=1e-4, format="%g",
                      key="losses_l2")
 cfg = ui.make_config("losses", s, **vals, l2=l2)
-NAMES = {n: charts.label(n) for n in config.LOSSES}
+NAMES = {n: charts.label(n) for n in LOSSES}
 
 
 def result_view(r):

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, config, train, ui
+from clviz import charts, experiments, train, ui
 
 st.title("Optimizer savings")
 st.markdown(
@@ -13,7 +13,7 @@ st.markdown(
     "gradient norm and weight change while task 2 overwrites task 1.")
 
 s = ui.settings()
-d = config.SavingsConfig()
+d = experiments.make("savings")
 vals = ui.training_controls("savings", d, lr=False, epochs=False)  # trained to a criterion, not for epochs
 c1, c2, c3 = st.columns(3)
 opts = c1.multiselect("Optimizers", train.OPTIMIZERS, default=list(d.optimizers), key="savings_opts")

@@ -1,17 +1,20 @@
 """Sparsity: the latent layer goes quiet as tasks arrive, unless BatchNorm holds it."""
 import streamlit as st
 
-from clviz import charts, config, ui
+from clviz import charts, experiments, report, ui
+
+REF = report.REFERENCE["mnist"]
 
 st.title("Sparsity of the latent layer")
 st.markdown(
     "An MLP learns the tasks one after another, with and without BatchNorm. After each task we measure the "
     "**population sparsity** of the latent layer (the fraction of activations that are exactly zero). "
-    "The notes found it jumps after the second task without BatchNorm (0.50 → 0.78 on Split MNIST) and stays "
-    "flat with it (0.51 → 0.48), and blame a shift of the hidden biases.")
+    f"The notes found it jumps after the second task without BatchNorm ({REF['sparsity_no_bn'][0]} → "
+    f"{REF['sparsity_no_bn'][1]} on Split MNIST) and stays flat with it ({REF['sparsity_bn'][0]} → {REF['sparsity_bn'][1]}), "
+    "and blame a shift of the hidden biases.")
 
 s = ui.settings()
-vals = ui.training_controls("sparsity", config.SparsityConfig())
+vals = ui.training_controls("sparsity", experiments.make("sparsity"))
 cfg = ui.make_config("sparsity", s, **vals)
 
 

@@ -1,0 +1,80 @@
+"""The experiments: one module each (its Config, its runner, its tables) and this registry.
+
+Adding an experiment is one module here, with an `EXPERIMENT` record, one line in `REGISTRY`,
+and its page pages/<name>.py. `run(cfg)` is the one entry for the app, the CLI and the workers:
+it validates, loads the data onto the device, answers from the results store when it can, and
+otherwise runs the experiment, reporting events with a `progress` in [0, 1] and the name of the
+sub-run (`run`: "no_bn", "ce", ...).
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .. import data as D
+from .. import store
+from ..config import Config, build, to_dict, validate
+from ..device import resolve
+from ..train import TrainingError
+from . import boundaries, cifar, losses, probe, savings, sparsity
+from .common import Experiment, Reporter, cap_per_class
+
+REGISTRY: dict[str, Experiment] = {e.name: e for e in (
+    sparsity.EXPERIMENT,
+    probe.EXPERIMENT,
+    losses.EXPERIMENT,
+    savings.EXPERIMENT,
+    cifar.EXPERIMENT,
+    boundaries.EXPERIMENT,
+)}
+
+
+def get(name: str) -> Experiment:
+    if name not in REGISTRY:
+        raise D.DataError(f"Unknown experiment '{name}'. Choose one of: {', '.join(REGISTRY)}.")
+    return REGISTRY[name]
+
+
+def make(name: str, **kw) -> Config:
+    """The config of experiment `name` from loose values (CLI, widgets, URLs); unknown keys are an error."""
+    return build(get(name).config, **kw)
+
+
+def prepare(cfg: Config, device: str):
+    """Load the data for `cfg` (capped per class if asked) and validate the config against it."""
+    data = D.load(cfg.dataset, cfg.data_dir or None, device)
+    counts = dict(zip(*[v.tolist() for v in torch.unique(data.y_train, return_counts=True)]))
+    tasks = validate(cfg, data.num_classes, counts, device)
+    if cfg.per_class:
+        data = cap_per_class(data, cfg.per_class)
+    return data, tasks
+
+
+def run(cfg: Config, device: str = "auto", on_event=None, use_cache: bool = True) -> dict:
+    """Validate, load, answer from the cache or compute, store. Raises DataError / TrainingError."""
+    device, notice = resolve(device)
+    if use_cache and (hit := store.load(cfg)) is not None:
+        return {**hit, "cached": True}
+    data, tasks = prepare(cfg, device)
+    rep = Reporter(on_event)
+    t0 = time.perf_counter()
+    try:
+        out = get(cfg.experiment).run(cfg, data, tasks, rep)
+    except torch.OutOfMemoryError:
+        raise TrainingError(f"Out of memory on {device}: choose the CPU or a smaller batch size.") from None
+    result = {"config": to_dict(cfg), "tasks": [list(t) for t in tasks], **out,
+              "seconds": round(time.perf_counter() - t0, 3), "device": device, "data_source": data.source}
+    if notice:
+        result["notice"] = notice
+    store.save(cfg, result)
+    rep.finish()
+    return {**result, "cached": False}
+
+
+def render(result) -> str:
+    """A result as the CLI prints it: a header line, then the experiment's tables."""
+    exp = result["config"]["experiment"]
+    head = (f"[{exp}] dataset={result['config']['dataset']} tasks={result['tasks']} device={result['device']} "
+            f"seconds={result['seconds']}{' (cached)' if result.get('cached') else ''}")
+    return head + "\n" + get(exp).table(result)

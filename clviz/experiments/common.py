@@ -1,0 +1,181 @@
+"""What the experiments share: the registry record, progress by phases, data preparation, the
+model of a config, joint and sequential runs, probes and heatmaps.
+
+Progress comes from the phases a runner actually executes: a runner hands the Reporter its
+list of `Phase`s, each built by the helper that also runs it, so a phase's size sits beside
+its loop (`sequential_phase`: tasks x epochs; ...). The Reporter checks that every phase
+emitted exactly the units it announced, so a size that drifts from its loop fails the tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+
+from .. import data as D
+from .. import metrics, models, probe
+from ..config import Config
+from ..ensemble import BatchedNet
+from ..losses import make_loss
+from ..train import generators, make_optimizer, run_sequential, train_task
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One record per experiment: all that the engine, the CLI and the app need to know of it."""
+    name: str          # the CLI's sub-command, the JSON's "experiment", the page's file pages/<name>.py
+    config: type       # its frozen Config subclass: every knob and its default
+    run: Callable      # (cfg, data, tasks, reporter) -> result dict (JSON-ready)
+    table: Callable    # result -> plain-text tables (CLI, `reproduce`)
+    title: str         # the page's name in the app's navigation
+    icon: str          # the page's icon (Material Symbols)
+    reproduce: tuple = ("digits", "mnist", "fashion-mnist")  # datasets whose `reproduce` report includes it
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str          # the sub-run, as events and the result report it ("no_bn", "ce", "adam_reset", ...)
+    units: int         # progress units it will emit: epochs, or criterion phases for savings
+    run: Callable      # emit -> its part of the result
+
+
+class Reporter:
+    """Runs a runner's phases, adding `run` and `progress` (in [0, 1]) to the engine's events."""
+    UNIT_EVENTS = ("epoch_end", "tick")
+
+    def __init__(self, on_event=None):
+        self.on_event, self.total, self.done = on_event or (lambda ev: None), 0, 0
+
+    def run(self, phases: list[Phase]) -> list:
+        """Execute the phases in order; their results, in order."""
+        self.total += sum(p.units for p in phases)
+        out = []
+        for p in phases:
+            start = self.done
+            out.append(p.run(self._emitter(p.name)))
+            assert self.done - start == p.units, f"phase {p.name} announced {p.units} units, emitted {self.done - start}"
+        return out
+
+    def _emitter(self, run: str):
+        def emit(ev):
+            if ev["event"] in self.UNIT_EVENTS:
+                self.done += 1
+            if ev["event"] != "done":
+                self.on_event({"run": run, **ev, "progress": self.done / max(self.total, 1)})
+        return emit
+
+    def finish(self):
+        self.on_event({"event": "done", "progress": 1.0})
+
+
+# ---------------------------------------------------------------- data and models
+
+def cap_per_class(data: D.Data, n: int) -> D.Data:
+    """At most n training samples per class: the same subset for every seed (seeds vary the
+    initialisation and the order, not the data)."""
+    g = torch.Generator().manual_seed(0)
+    keep = []
+    y = data.y_train.cpu()
+    for c in range(data.num_classes):
+        idx = (y == c).nonzero().flatten()
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:n]])
+    keep = torch.cat(keep).sort().values.to(data.device)
+    return replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep])
+
+
+def new_model(cfg: Config, data: D.Data, bn=False, seed_offset=0):
+    """The model of a config; with `cfg.seeds` > 1 (and no BatchNorm) N copies batched as one,
+    copy i initialised exactly as the single model of seed + i."""
+    def one(seed):
+        torch.manual_seed(seed)  # every variant starts from the same weights
+        return models.build(data.shape, data.num_classes, cfg.hidden, bn).to(data.device)
+    if cfg.seeds > 1 and not bn:
+        return BatchedNet([one(cfg.seed + seed_offset + i) for i in range(cfg.seeds)])
+    return one(cfg.seed + seed_offset)
+
+
+def all_classes(tasks):
+    return [c for t in tasks for c in t]
+
+
+def views(model):
+    """The plain Nets of a model: its copies for a BatchedNet, else the model itself."""
+    n = getattr(model, "n_copies", 0)
+    return [model.copy(i) for i in range(n)] if n else [model]
+
+
+# ---------------------------------------------------------------- what runs are measured with
+
+def probes(cfg, model, data, tasks, k, test):
+    """Linear probe after task k: on the classes seen so far, and on all classes of the split.
+    Fitted on the latent features of a fixed subsample of the training set (cfg.probe_fit_n),
+    scored on the whole test set, whose forward pass `test` = (logits, latent) the caller made."""
+    sub = probe.fit_subset(len(data.y_train), cfg.probe_fit_n, data.device)
+    htr, ytr = metrics.forward_all(model, data.x_train[sub])[1], data.y_train[sub]
+    hte = test[1]
+    seen = all_classes(tasks[:k + 1])
+    return {"probe_seen": probe.probe_accuracy(htr, ytr, hte, data.y_test, seen),
+            "probe_all": probe.probe_accuracy(htr, ytr, hte, data.y_test, all_classes(tasks))}
+
+
+def heatmap(model, data, tasks, per_class):
+    """Latent features of `per_class` test samples per class, sorted by class (rows) x units."""
+    idx = torch.cat([(data.y_test == c).nonzero().flatten()[:per_class] for c in all_classes(tasks)])
+    _, h = metrics.forward_all(model, data.x_test[idx])
+    return {"heatmap": h.cpu().numpy().round(3).tolist(), "heatmap_labels": data.y_test[idx].tolist(),
+            "bias": model.latent_bias.detach().cpu().numpy().round(4).tolist()}
+
+
+# ---------------------------------------------------------------- runs, as phases
+
+def joint_phase(cfg: Config, data, tasks, name="joint") -> Phase:
+    """Concurrent training on all classes at once (one unit per epoch): the upper bound that
+    sequential training is compared to. Its result: {"joint_acc": accuracy on all classes of the
+    split}, the mean over seeds with its spread under "joint_acc_std" where there are several."""
+    def run(emit):
+        model = new_model(cfg, data)
+        x, y = data.subset(all_classes(tasks))
+        opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+        train_task(model, opt, x, y, make_loss("ce"), batch_size=cfg.batch_size,
+                   gen=generators(cfg.seed, getattr(model, "n_copies", 0)), epochs=cfg.epochs,
+                   on_epoch=lambda e, loss: emit({"event": "tick", "epoch": e, "loss": loss}))
+        accs = [metrics.acc_on(metrics.forward_all(v, data.x_test)[0], data.y_test, all_classes(tasks))
+                for v in views(model)]
+        return metrics.mean_std([{"joint_acc": a} for a in accs])
+    return Phase(name, cfg.epochs, run)
+
+
+def sequential_phase(name, cfg, data, tasks, *, bn=False, loss="ce", extra=None, l2=0.0) -> Phase:
+    """One class-incremental run (one unit per epoch of each task), all seeds at once where they
+    can be batched; BatchNorm's running statistics cannot be, so then one run per seed. Its
+    result: the history of `train.run_sequential`, merged over seeds."""
+    per_seed = bn and cfg.seeds > 1
+    seeds = [cfg.seed + i for i in range(cfg.seeds)] if per_seed else [cfg.seed]
+
+    def one(seed, emit):
+        c = replace(cfg, seed=seed, seeds=1) if per_seed else cfg
+        return run_sequential(new_model(c, data, bn), data, tasks, make_loss(loss, l2), optimizer=cfg.optimizer,
+                              lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed, on_event=emit,
+                              extra=extra, live_eval_n=cfg.live_eval_n)
+    return Phase(name, len(seeds) * len(tasks) * cfg.epochs,
+                 lambda emit: metrics.merge_histories([one(s, emit) for s in seeds]))
+
+
+def per_task(hist, *keys):
+    """Per-task lists of the records' values, and their spread across seeds where there is one."""
+    keys = [k for key in keys for k in (key, f"{key}_std") if k in hist["tasks"][0]]
+    return {k: [t[k] for t in hist["tasks"]] for k in keys}
+
+
+SEQ_KEYS = ("val_loss", "sparsity", "acc_seen", "acc_all", "grad_norms")
+
+
+def summary(hist, joint_acc):
+    """What the probe and CIFAR experiments report of a sequential run, beside joint training."""
+    last = hist["tasks"][-1]
+    p = per_task(hist, "probe_seen", "probe_all", *SEQ_KEYS)
+    seq = {f"sequential_acc{sd}": last[f"acc_seen{sd}"] for sd in ("", "_std") if f"acc_seen{sd}" in last}
+    return {**seq, **p,
+            "preserved": p["probe_all"][-1] / joint_acc if joint_acc else float("nan"),
+            "matrix": hist["matrix"], "curve": hist["curve"], "forgetting": hist["forgetting"]}

@@ -1,0 +1,60 @@
+"""Loss variants: which part of cross-entropy does the forgetting? Cross-entropy,
+correct-logit-only (sigmoid on the true logit, optional L2) and latent-only negatives, side by
+side: forgetting curves, one test image's per-class sigmoid probabilities after each task,
+probes, and the accumulated gradient norm per layer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .. import report
+from ..data import DataError
+from ..config import Config
+from ..losses import LOSSES
+from .common import SEQ_KEYS, Experiment, all_classes, per_task, probes, sequential_phase
+
+
+@dataclass(frozen=True)
+class LossesConfig(Config):
+    l2: float = 0.0              # L2 on the weights for the correct-logit-only loss
+    examples_per_class: int = 2  # test images per class whose sigmoid probabilities are tracked
+
+    def check(self):
+        if self.l2 < 0:
+            raise DataError(f"L2 must be 0 or more, got {self.l2}.")
+        if self.examples_per_class < 1:
+            raise DataError(f"examples_per_class must be at least 1, got {self.examples_per_class}.")
+
+
+def run(cfg: LossesConfig, data, tasks, rep):
+    idx = torch.cat([(data.y_test == c).nonzero().flatten()[:cfg.examples_per_class] for c in all_classes(tasks)])
+
+    def extra(m, k, test):
+        sig = torch.sigmoid(test[0][idx])  # the examples' logits, from the test set's forward pass
+        return {**probes(cfg, m, data, tasks, k, test), "example_sigmoid": sig.cpu().numpy().round(4).tolist()}
+
+    hists = rep.run([sequential_phase(name, cfg, data, tasks, loss=name, extra=extra,
+                                      l2=cfg.l2 if name == "correct_only" else 0.0) for name in LOSSES])
+    out = {"examples": {"index": idx.tolist(), "label": data.y_test[idx].tolist()}}
+    for name, hist in zip(LOSSES, hists):
+        out[name] = {"final_acc": hist["tasks"][-1]["acc_seen"], "matrix": hist["matrix"], "curve": hist["curve"],
+                     "forgetting": hist["forgetting"],
+                     **per_task(hist, "probe_seen", "probe_all", "example_sigmoid", *SEQ_KEYS)}
+    return out
+
+
+def table(r) -> str:
+    names = [n for n in LOSSES if n in r]
+    rows = [(n, report.cell(r[n], "final_acc"), r[n]["forgetting"][0], report.cell(r[n], "probe_seen", -1))
+            for n in names]
+    out = "Loss variants\n" + report.table(["loss", "final acc (all seen)", "forgetting of task 1", "probe (seen)"], rows)
+    ex = r["examples"]
+    out += f"\n\nSigmoid probabilities of test image #{ex['index'][0]} (label {ex['label'][0]}) after each task, per loss\n"
+    for n in names:
+        p = [per_ex[0] for per_ex in r[n]["example_sigmoid"]]
+        out += f"{n}:\n" + report.table(["task", *map(str, range(len(p[0])))], [(k + 1, *row) for k, row in enumerate(p)]) + "\n"
+    return out.rstrip()
+
+
+EXPERIMENT = Experiment("losses", LossesConfig, run, table, "Loss Variants", ":material/functions:")

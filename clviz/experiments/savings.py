@@ -1,0 +1,144 @@
+"""Savings: per optimizer, with and without resetting its state at task boundaries, the steps to
+a criterion when each task is first learned, when task 1 is relearned after all tasks, and when
+the joint problem is reached from the sequential end state (against from scratch); and the
+gradient norm and weight change while task 2 overwrites task 1. Several seeds: one run per seed
+(each stops at its own step), rows averaged."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+
+import torch
+
+from .. import metrics, report
+from ..config import Config
+from ..data import DataError
+from ..losses import make_loss
+from ..train import OPTIMIZERS, make_optimizer, train_task
+from .common import Experiment, Phase, all_classes, new_model
+
+
+@dataclass(frozen=True)
+class SavingsConfig(Config):
+    criterion: float = 0.97      # train accuracy on a task that counts as "learned"
+    joint_criterion: float = 0.85  # train accuracy on all classes that counts as the joint solution
+    max_steps: int = 3000        # give up on reaching the criterion after this many steps per phase
+    optimizers: tuple = ("sgd", "momentum", "adam", "rmsprop", "adadelta")  # the optimizers compared
+    lrs: tuple = (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("rmsprop", 1e-3), ("adadelta", 1.0))  # per optimizer
+    check_n: int = 2000          # training samples the criterion is checked on (the first n of the task)
+    check_every: int = 10        # steps between criterion checks after the first 100 (each costs a forward pass)
+
+    def check(self):
+        if not (0 < self.criterion <= 1 and 0 < self.joint_criterion <= 1):
+            raise DataError(f"Criteria must be accuracies in (0, 1], got {self.criterion} and {self.joint_criterion}.")
+        unknown = [o for o in self.optimizers if o not in OPTIMIZERS]
+        if unknown or not self.optimizers:
+            raise DataError(f"Unknown optimizer(s) {unknown}: choose from {', '.join(OPTIMIZERS)}.")
+        if self.max_steps < 1 or self.check_n < 1 or self.check_every < 1:
+            raise DataError("max_steps, check_n and check_every must be at least 1.")
+
+
+def to_criterion(cfg, model, opt, x, y, gen, criterion, on_step=None, trace=None):
+    """Steps until the accuracy on (at most) cfg.check_n of the training samples reaches
+    `criterion`; with `trace`, the [step, accuracy] of every check, from step 0 on."""
+    xs, ys = x[:cfg.check_n], y[:cfg.check_n]
+
+    def reached(m, step):
+        acc = metrics.accuracy(metrics.forward_all(m, xs)[0], ys)
+        if trace is not None:
+            trace.append([step, round(acc, 4)])
+        return acc >= criterion
+
+    if trace is not None:
+        reached(model, 0)
+    return train_task(model, opt, x, y, make_loss("ce"), batch_size=cfg.batch_size, gen=gen, epochs=None,
+                      max_steps=cfg.max_steps, until=reached, check_every=cfg.check_every, on_step=on_step)
+
+
+def drift(model, trace):
+    """A step hook: gradient norm and distance from the weights at the start, per step (task 2)."""
+    w0 = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
+
+    def hook(step):
+        trace["grad_norm"].append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item())
+        trace["weight_change"].append((torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm().item())
+    return hook
+
+
+def scratch_phase(cfg, data, tasks, name, lr) -> Phase:
+    """Steps to the joint criterion from a fresh network (one unit)."""
+    def run(emit):
+        model = new_model(cfg, data, seed_offset=1)
+        steps = to_criterion(cfg, model, make_optimizer(name, model.parameters(), lr), *data.subset(all_classes(tasks)),
+                             torch.Generator().manual_seed(cfg.seed), cfg.joint_criterion)
+        emit({"event": "tick", "phase": "joint from scratch", "steps": steps})
+        return steps
+    return Phase(f"{name}_scratch", 1, run)
+
+
+def setting_phase(cfg, data, tasks, name, lr, reset) -> Phase:
+    """Learn each task to the criterion, then from the end state relearn task 1 and reach the
+    joint criterion (one unit per task, one for relearning, one for the joint)."""
+    def run(emit):
+        gen = torch.Generator().manual_seed(cfg.seed)
+        model = new_model(cfg, data)
+        opt = make_optimizer(name, model.parameters(), lr)
+        first, curves = [], {"grad_norm": [], "weight_change": []}
+        conv = {"first": [], "relearn": []}  # accuracy on task 1 per check
+        xs_ys = [data.subset(t) for t in tasks]
+        for k, (x, y) in enumerate(xs_ys):
+            if reset and k > 0:
+                opt = make_optimizer(name, model.parameters(), lr)
+            hook = drift(model, curves) if k == 1 else None
+            first.append(to_criterion(cfg, model, opt, x, y, gen, cfg.criterion, hook, conv["first"] if k == 0 else None))
+            emit({"event": "tick", "task": k, "phase": f"learn task {k + 1}", "steps": first[-1]})
+        end = copy.deepcopy((model.state_dict(), opt.state_dict()))
+
+        def branch():  # a copy of the end state; the optimizer's state kept unless it is reset
+            m = new_model(cfg, data)
+            m.load_state_dict(end[0])
+            o = make_optimizer(name, m.parameters(), lr)
+            if not reset:
+                o.load_state_dict(copy.deepcopy(end[1]))
+            return m, o
+
+        relearn = to_criterion(cfg, *branch(), *xs_ys[0], gen, cfg.criterion, trace=conv["relearn"])
+        emit({"event": "tick", "task": 0, "phase": "relearn task 1", "steps": relearn})
+        joint_after = to_criterion(cfg, *branch(), *data.subset(all_classes(tasks)), gen, cfg.joint_criterion)
+        emit({"event": "tick", "phase": "joint after sequential", "steps": joint_after})
+        row = {"optimizer": name, "lr": lr, "reset": reset, "steps_first": first, "steps_relearn": relearn,
+               "savings": metrics.savings(first[0], relearn), "steps_joint_after": joint_after}
+        return row, curves, conv
+    return Phase(f"{name}{'_reset' if reset else ''}", len(tasks) + 2, run)
+
+
+def run(cfg: SavingsConfig, data, tasks, rep):
+    lrs = dict(cfg.lrs)
+    groups = [(replace(cfg, seeds=1, seed=cfg.seed + i), name) for i in range(cfg.seeds) for name in cfg.optimizers]
+    parts = rep.run([p for c, name in groups for p in (
+        scratch_phase(c, data, tasks, name, lrs.get(name, cfg.lr)),
+        *(setting_phase(c, data, tasks, name, lrs.get(name, cfg.lr), reset) for reset in (False, True)))])
+    rows = {}  # per seed, in the order of the optimizers, no reset then reset
+    curves, convergence = {}, {}  # of the first seed
+    for g, (c, name) in enumerate(groups):
+        scratch, *settings = parts[3 * g:3 * g + 3]
+        for reset, (row, curve, conv) in zip((False, True), settings):
+            steps = row["steps_first"] + [row["steps_relearn"], row["steps_joint_after"], scratch]
+            rows.setdefault(c.seed, []).append({**row, "steps_joint_scratch": scratch,
+                                                "hit_max_steps": max(steps) >= cfg.max_steps})
+            if c.seed == cfg.seed:
+                curves[f"{name}{'_reset' if reset else ''}"], convergence[f"{name}{'_reset' if reset else ''}"] = curve, conv
+    return {"rows": [metrics.mean_std(list(r)) for r in zip(*rows.values())], "task2_curves": curves,
+            "convergence": convergence}
+
+
+def table(r) -> str:
+    rows = [(x["optimizer"], x["lr"], "yes" if x["reset"] else "no", x["steps_first"][0], x["steps_relearn"],
+             report.cell(x, "savings"), x["steps_joint_after"], x["steps_joint_scratch"], "!" if x["hit_max_steps"] else "")
+            for x in r["rows"]]
+    return ("Savings when relearning task 1 after all tasks (1 - relearn steps / first steps)\n" +
+            report.table(["optimizer", "lr", "reset", "steps first", "steps relearn", "savings", "joint after seq",
+                          "joint from scratch", "capped"], rows))
+
+
+EXPERIMENT = Experiment("savings", SavingsConfig, run, table, "Optimizer Savings", ":material/savings:")
