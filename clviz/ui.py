@@ -28,13 +28,18 @@ from .train import OPTIMIZERS
 POLL_S = 0.5  # live redraws: at most twice a second
 
 
-@st.cache_resource
+_queue: list[jobs.JobQueue] = []  # the server's one queue, made by the first session that needs it
+_queue_lock = threading.Lock()
+
+
 def queue() -> jobs.JobQueue:
     """The server's one job queue, shared by every session; its forkserver started at once."""
-    workers, threads = jobs.default_workers(dev.resolve("auto")[0])
-    q = jobs.JobQueue(workers, threads)
-    threading.Thread(target=q.warm_up, daemon=True, name="clviz-warm-up").start()
-    return q
+    with _queue_lock:
+        if not _queue:
+            workers, threads = jobs.default_workers(dev.resolve("auto")[0])
+            _queue.append(jobs.JobQueue(workers, threads))
+            threading.Thread(target=_queue[0].warm_up, daemon=True, name="clviz-warm-up").start()
+        return _queue[0]
 
 
 def session_id() -> str:

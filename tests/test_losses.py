@@ -47,6 +47,8 @@ def test_latent_only_incorrect_logits_reach_hidden_not_head():
     m, g = grads("latent_only", [0, 0, 0])
     rows = g["head.weight"].abs().sum(1)
     assert rows[0] > 0 and (rows[1:] == 0).all() and (g["head.bias"][1:] == 0).all()
+    _, g_true = grads("correct_only", [0, 0, 0])
+    assert not torch.allclose(g["body.1.weight"], g_true["body.1.weight"], atol=1e-4)
     _, g_ce = grads("ce", [0, 0, 0])
     # the hidden layers see exactly what plain cross-entropy would give them
     assert torch.allclose(g["body.1.weight"], g_ce["body.1.weight"], atol=1e-6)
