@@ -124,9 +124,12 @@ class JobQueue:
 
     def warm_up(self):
         """Start the forkserver now (it imports torch and the engine: seconds), not at the first Train."""
-        p = self.ctx.Process(target=int, daemon=True)
-        p.start()
-        p.join()
+        try:
+            p = self.ctx.Process(target=int, daemon=True)
+            p.start()
+            p.join()
+        except RuntimeError:  # the interpreter is exiting meanwhile; a later submit starts it anyway
+            pass
 
     def get(self, key: str) -> Job | None:
         return self.jobs.get(key)

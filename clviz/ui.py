@@ -52,26 +52,101 @@ def ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
+# ---------------------------------------------------------------- the URL: a link reproduces a view
+
+_run = threading.local()  # one script run happens on one thread: app.py and the page share it
+
+
+def _linked() -> dict:
+    if getattr(_run, "linked", None) is None:
+        _run.linked = {}
+    return _run.linked
+
+
+def link(key: str, default, options=None, lo=None, hi=None):
+    """Tie widget `key` to the URL (?key=value), called just before the widget is drawn. On a
+    session's first run a value from the link seeds the widget; afterwards `sync_url` writes the
+    widget's value back (when it is not the default), so the address bar always reproduces the view.
+    A link's value that cannot be the widget's gets a message like the widget's own, and is ignored."""
+    _linked()[key] = default
+    if key in st.session_state or key not in st.query_params:
+        return
+    text = st.query_params[key]
+    try:
+        st.session_state[key] = _parse(text, default, options, lo, hi)
+    except ValueError as e:
+        st.error(f"The link sets {key} to '{text}': {e}. Using {_text(default)} instead.")
+
+
+def _parse(text, default, options, lo, hi):
+    if isinstance(default, list):  # a multiselect: comma-separated options
+        vals = [t for t in text.split(",") if t]
+        return [_parse(t, options[0], options, None, None) for t in vals]
+    if options is not None:
+        by_text = {_text(o): o for o in options}
+        if text not in by_text:
+            raise ValueError(f"it must be one of {', '.join(by_text)}")
+        return by_text[text]
+    if isinstance(default, bool):
+        if text not in ("true", "false"):
+            raise ValueError("it must be true or false")
+        return text == "true"
+    if isinstance(default, (int, float)):
+        try:
+            v = type(default)(text)
+        except ValueError:
+            raise ValueError("it is not a whole number" if isinstance(default, int) else "it is not a number") from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"it must be between {lo} and {hi}")
+        return v
+    return text
+
+
+def _text(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(_text, v))
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def sync_url():
+    """Write the linked widgets' values into the URL: those that differ from their defaults."""
+    linked, _run.linked = _linked(), None
+    for key, default in linked.items():
+        v = st.session_state.get(key, default)
+        if _text(v) == _text(default):
+            if key in st.query_params:
+                del st.query_params[key]
+        elif st.query_params.get(key) != _text(v):
+            st.query_params[key] = _text(v)
+
+
 # ---------------------------------------------------------------- sidebar
 
 def sidebar():
     """Shared settings: dataset and data folder, device, seed, cache. Returns them as a dict."""
     sb = st.sidebar
     sb.markdown("### Settings")
+    link("dataset", D.DATASETS[0], D.DATASETS)
     dataset = sb.selectbox("Dataset", D.DATASETS, key="dataset",
                            help="digits is bundled with scikit-learn and always works offline.")
+    link("data_dir", "")
     data_dir = sb.text_input("Data folder (optional)", key="data_dir",
                              help="A torchvision root: the folder holding MNIST/raw/..., FashionMNIST/raw/... "
                                   "or cifar-100-python/. Empty: $CLVIZ_DATA_DIR, cache/data, system folders.")
     found = dataset_status(dataset, data_dir)
     have = dev.available()
+    link("device", dev.DEVICES[0], dev.DEVICES)
     device = sb.selectbox("Device", dev.DEVICES, key="device",
                           help=f"Found: {', '.join(have)}. 'auto' picks the fastest.")
     resolved, notice = dev.resolve(device)
     if notice:
         sb.warning(notice)
     sb.caption(f"Running on **{resolved}** ({dev.describe()})")
+    link("seed", 0, lo=0, hi=10_000)
     seed = sb.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1, key="seed")
+    link("seeds", 1, lo=1, hi=C.MAX_SEEDS)
     seeds = sb.number_input("Seeds at once", min_value=1, max_value=C.MAX_SEEDS, value=1, step=1, key="seeds",
                             help="Train N independent copies (seeds seed … seed+N-1) in one batched computation; "
                                  "curves and tables show the mean and a band of ± one standard deviation.")
@@ -127,6 +202,7 @@ def training_controls(page: str, defaults: C.Config, num_classes: int = 10, task
     out = {}
     if tasks:
         c = next(cols)
+        link(f"{page}_tasks", defaults.tasks or D.DEFAULT_TASKS.get(num_classes, ""))
         text = c.text_input("Tasks (classes by ',', tasks by ';')",
                             value=defaults.tasks or D.DEFAULT_TASKS.get(num_classes, ""), key=f"{page}_tasks")
         try:
@@ -136,13 +212,18 @@ def training_controls(page: str, defaults: C.Config, num_classes: int = 10, task
             c.error(str(e))
             out["tasks"] = None
     if epochs:
+        link(f"{page}_epochs", defaults.epochs, lo=1, hi=500)
         out["epochs"] = int(next(cols).number_input("Epochs per task", 1, 500, defaults.epochs, key=f"{page}_epochs"))
+    link(f"{page}_bs", defaults.batch_size, lo=2, hi=4096)
     out["batch_size"] = int(next(cols).number_input("Batch size", 2, 4096, defaults.batch_size, key=f"{page}_bs"))
     if lr:
         c = next(cols)
+        link(f"{page}_lr", f"{defaults.lr:g}")
         out["lr"] = parse_float("Learning rate", c.text_input("Learning rate", f"{defaults.lr:g}", key=f"{page}_lr"), c)
+        link(f"{page}_opt", defaults.optimizer, OPTIMIZERS)
         out["optimizer"] = next(cols).selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer),
                                                 key=f"{page}_opt")
+    link(f"{page}_pc", defaults.per_class, lo=0, hi=10_000)
     out["per_class"] = int(next(cols).number_input("Training samples per class (0: all)", 0, 10_000,
                                                    defaults.per_class, key=f"{page}_pc",
                                                    help="A cap for quick runs on the large datasets."))
@@ -181,6 +262,7 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
             job = q.submit(cfg, device, owner=session_id())
         except (D.DataError, ValueError, jobs.QueueFull) as e:
             st.error(str(e))
+            sync_url()
             return
         st.session_state[slot] = job.key
         active = job.status in jobs.ACTIVE
@@ -199,6 +281,7 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
         _job_view(job, live_view, result_view, page)
     else:
         st.info(f"Set the knobs and press **{train_label}**.")
+    sync_url()
 
 
 def _job_view(job, live_view, result_view, page):
@@ -280,11 +363,9 @@ def chart(ch, key=None):
 
 # ---------------------------------------------------------------- views shared by the pages
 
-_run = threading.local()  # one script run happens on one thread: app.py and the page share it
-
-
 def shared_sidebar():
     """Called by app.py before the page: draw the sidebar once for this script run."""
+    _run.linked = None  # a new script run: the widgets tied to the URL register afresh
     _run.settings = sidebar()
 
 

@@ -15,6 +15,7 @@ st.markdown(
 s = ui.settings()
 name = "cifar100"
 if not ui.dataset_status(name, s["data_dir"], where=st):
+    ui.link("cifar_fallback", False)
     if st.toggle("Run the same experiment on the sidebar's dataset instead", key="cifar_fallback"):
         name = s["dataset"]
 n_classes = data.NUM_CLASSES[name]
@@ -38,6 +39,7 @@ def result_view(r):
                                                "sparsity (BN)": (r["bn"], "sparsity")}), hide_index=True)
     sp = ui.task_lines("latent sparsity", [0, 1], **{"no BN": (r["no_bn"], "sparsity"), "BN": (r["bn"], "sparsity")})
     ui.chart(sp)
+    ui.link("cifar_heat", 1, list(range(1, len(r["tasks"]) + 1)))
     k = st.select_slider("Latent features after task", list(range(1, len(r["tasks"]) + 1)), key="cifar_heat") - 1
     heat = charts.heatmap(r["no_bn"]["heatmap"][k], r["no_bn"]["heatmap_labels"][k], "no BN")
     ui.chart(heat)

@@ -13,6 +13,7 @@ st.markdown(
 
 s = ui.settings()
 vals = ui.training_controls("losses", experiments.make("losses"))
+ui.link("losses_l2", 0.0, lo=0.0, hi=1.0)
 l2 = st.number_input("L2 on the weights for the correct-logit-only loss", 0.0, 1.0, 0.0, step=1e-4, format="%g",
                      key="losses_l2")
 cfg = ui.make_config("losses", s, **vals, l2=l2)
@@ -28,6 +29,7 @@ def result_view(r):
 
     st.subheader("Sigmoid probability per class for one test image")
     ex = r["examples"]
+    ui.link("losses_example", 0, list(range(len(ex["index"]))))
     i = st.selectbox("Test image", range(len(ex["index"])), key="losses_example",
                      format_func=lambda j: f"#{ex['index'][j]} (class {ex['label'][j]})")
     c1, c2 = st.columns([1, 5])
@@ -37,6 +39,7 @@ def result_view(r):
     except data.DataError:
         c1.caption("(image unavailable: dataset not on disk)")
     with c2:
+        ui.link("losses_table_loss", "ce", list(NAMES))
         n = st.radio("Loss", list(NAMES), format_func=NAMES.get, horizontal=True, key="losses_table_loss")
         probs = r[n]["example_sigmoid"]
         table = ui.task_table(r["tasks"], **{str(c): [probs[k][i][c] for k in range(len(probs))]

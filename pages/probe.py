@@ -44,6 +44,7 @@ def result_view(r):
         st.altair_chart(matrix)
     curves = ui.curves_panel([{**x, "run": "sequential"} for x in r["curve"]], r["config"]["epochs"])
     st.subheader("Between two tasks, in weight space")
+    ui.link("probe_line_field", "loss", ["loss", "acc"])
     field = st.radio("Show", ["loss", "acc"], horizontal=True, key="probe_line_field",
                      format_func={"loss": "test loss", "acc": "test accuracy"}.get)
     line = charts.straight_lines(r["line"], field)

@@ -16,8 +16,11 @@ s = ui.settings()
 d = experiments.make("savings")
 vals = ui.training_controls("savings", d, lr=False, epochs=False)  # trained to a criterion, not for epochs
 c1, c2, c3 = st.columns(3)
+ui.link("savings_opts", list(d.optimizers), train.OPTIMIZERS)
 opts = c1.multiselect("Optimizers", train.OPTIMIZERS, default=list(d.optimizers), key="savings_opts")
+ui.link("savings_crit", d.criterion, lo=0.5, hi=1.0)
 criterion = c2.slider("Criterion (train accuracy on the task)", 0.5, 1.0, d.criterion, 0.01, key="savings_crit")
+ui.link("savings_max", d.max_steps, lo=10, hi=100_000)
 max_steps = c3.number_input("Give up after (steps per phase)", 10, 100_000, d.max_steps, key="savings_max")
 if not opts:
     c1.error("Pick at least one optimizer.")

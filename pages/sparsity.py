@@ -33,6 +33,7 @@ def result_view(r):
     with c2:
         ui.chart(vl)
     st.subheader("Latent features")
+    ui.link("sparsity_heat_task", 1, list(range(1, len(r["tasks"]) + 1)))
     k = st.select_slider("After task", options=list(range(1, len(r["tasks"]) + 1)), key="sparsity_heat_task") - 1
     c1, c2 = st.columns(2)
     heat = {}

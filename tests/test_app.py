@@ -210,3 +210,51 @@ def test_seeds_show_mean_and_spread():
     cells_equal(df, {"probe (all) ± sd": r["probe_all_std"], "network (seen) ± sd": r["acc_seen_std"],
                      "probe (all)": r["probe_all"]})
     assert (df["network (seen) ± sd"] > 0).any()  # three seeds do not all agree
+
+
+def open_link(page, **params):
+    """A pasted link: /<page>?key=value&..., as the first run of a fresh session."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_link_reproduces_a_view():
+    at = open_link("probe", seed="3", probe_epochs="2", probe_pc="40", probe_lr="0.002", probe_opt="rmsprop")
+    assert at.sidebar.number_input(key="seed").value == 3 and at.number_input(key="probe_epochs").value == 2
+    assert at.text_input(key="probe_lr").value == "0.002" and at.selectbox(key="probe_opt").value == "rmsprop"
+    train(at, "probe")
+    r = result_of(at, "probe")
+    assert (r["config"]["seed"], r["config"]["epochs"], r["config"]["per_class"], r["config"]["lr"],
+            r["config"]["optimizer"]) == (3, 2, 40, 0.002, "rmsprop")
+    at.radio(key="probe_line_field").set_value("acc").run()  # a view setting travels too
+    link = {k: at.query_params[k] for k in at.query_params}
+    assert link == {"seed": "3", "probe_epochs": "2", "probe_pc": "40", "probe_lr": "0.002",
+                    "probe_opt": "rmsprop", "probe_line_field": "acc"}
+    at.number_input(key="probe_bs").set_value(16).run()  # a widget changed: the address bar follows
+    assert at.query_params["probe_bs"] == "16"
+    at.number_input(key="probe_bs").set_value(32).run()  # back to the default: out of the address
+    assert "probe_bs" not in at.query_params
+    # the link opened in another browser: the same settings, the stored result at once, no training
+    again = open_link("probe", **link)
+    assert any("Stored result for these settings" in c.value for c in again.caption)
+    assert again.radio(key="probe_line_field").value == "acc"
+    assert again.dataframe[0].value.equals(at.dataframe[0].value)
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"probe_epochs": "abc"}, "The link sets probe_epochs to 'abc': it is not a whole number"),
+    ({"probe_epochs": "9999"}, "The link sets probe_epochs to '9999': it must be between 1 and 500"),
+    ({"probe_opt": "lion"}, "The link sets probe_opt to 'lion': it must be one of sgd, momentum, adam"),
+    ({"probe_lr": "fast"}, "Learning rate must be a number, got 'fast'"),          # the widget's own message
+    ({"probe_tasks": "1,2;2,3"}, "Class 2 appears in task 1 and task 2"),
+    ({"dataset": "imagenet"}, "The link sets dataset to 'imagenet': it must be one of digits, mnist"),
+])
+def test_bad_values_in_a_link_get_a_message(params, message):
+    at = open_link("probe", **params)
+    errors = [e.value for e in at.error]
+    assert any(message in e for e in errors), errors

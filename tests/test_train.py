@@ -1,0 +1,140 @@
+"""The training loop against a plain PyTorch loop, and the class-incremental driver's records
+against measurements made by hand."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clviz import data as D
+from clviz import metrics, models
+from clviz.losses import make_loss
+from clviz.train import (OPTIMIZERS, TrainingError, evaluate, generators, make_optimizer, order, run_sequential,
+                         train_task)
+
+TASKS = ((1, 2), (3, 4), (5, 6))
+
+
+def net(seed=0, bn=False):
+    torch.manual_seed(seed)
+    return models.mlp(64, (32, 16), 10, bn=bn)
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_train_task_equals_a_plain_loop(opt):
+    d = D.load("digits")
+    x, y = d.subset((1, 2))
+    lr = {"sgd": 0.05, "momentum": 0.01, "adadelta": 1.0}.get(opt, 1e-3)
+    ours = net()
+    steps = train_task(ours, make_optimizer(opt, ours.parameters(), lr), x, y, make_loss("ce"), batch_size=32,
+                       gen=torch.Generator().manual_seed(5), epochs=2)
+    ref = net()
+    cls, kw = {"sgd": (torch.optim.SGD, {}), "momentum": (torch.optim.SGD, {"momentum": 0.9}),
+               "adam": (torch.optim.Adam, {}), "rmsprop": (torch.optim.RMSprop, {}),
+               "adadelta": (torch.optim.Adadelta, {})}[opt]
+    o = cls(ref.parameters(), lr=lr, **kw)
+    g = torch.Generator().manual_seed(5)
+    n = len(y)
+    for _ in range(2):
+        perm = torch.randperm(n, generator=g)
+        for i in range(n // 32):  # the last incomplete batch is dropped
+            idx = perm[i * 32:(i + 1) * 32]
+            o.zero_grad()
+            F.cross_entropy(ref(x[idx]), y[idx]).backward()
+            o.step()
+    assert steps == 2 * (n // 32)
+    for (name, a), (_, b) in zip(ours.named_parameters(), ref.named_parameters()):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), (opt, name)
+
+
+def test_make_optimizer_settings():
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    m = make_optimizer("momentum", p, 0.01)
+    assert isinstance(m, torch.optim.SGD) and m.defaults["momentum"] == 0.9 and m.defaults["lr"] == 0.01
+    assert make_optimizer("sgd", p, 0.1).defaults["momentum"] == 0
+    assert isinstance(make_optimizer("rmsprop", p, 1e-3), torch.optim.RMSprop)
+    assert isinstance(make_optimizer("adadelta", p, 1.0), torch.optim.Adadelta)
+    with pytest.raises(ValueError, match="Unknown optimizer 'lion'"):
+        make_optimizer("lion", p, 1e-3)
+
+
+def test_stopping_rules():
+    d = D.load("digits")
+    x, y = d.subset((1, 2))
+    m = net()
+    kw = dict(batch_size=8, gen=torch.Generator().manual_seed(0), epochs=None)
+    assert train_task(m, make_optimizer("sgd", m.parameters(), 0.01), x, y, make_loss("ce"), max_steps=7, **kw) == 7
+    seen = []
+
+    def until(model, s):
+        seen.append(s)
+        return s >= 105
+    # checked at every step up to 100, then every 10th: 105 is first seen at 110
+    assert train_task(m, make_optimizer("sgd", m.parameters(), 0.01), x, y, make_loss("ce"), until=until,
+                      check_every=10, **kw) == 110
+    assert seen == list(range(1, 101)) + [110]
+    calls = []
+    assert train_task(m, make_optimizer("sgd", m.parameters(), 0.01), x, y, make_loss("ce"), batch_size=8,
+                      gen=torch.Generator().manual_seed(0), epochs=3, on_epoch=lambda e, loss: calls.append(e),
+                      on_step=lambda s: None) == 3 * (len(y) // 8)
+    assert calls == [1, 2, 3]
+
+
+def test_divergence_is_a_training_error():
+    d = D.load("digits")
+    x, y = d.subset((1, 2))
+    m = net()
+    with pytest.raises(TrainingError, match="diverged"):
+        train_task(m, make_optimizer("sgd", m.parameters(), 1e6), x * 1e3, y, make_loss("ce"), batch_size=32,
+                   gen=torch.Generator().manual_seed(0), epochs=2)
+
+
+def test_order_and_generators():
+    assert torch.equal(order(10, torch.Generator().manual_seed(3)), torch.randperm(10, generator=torch.Generator().manual_seed(3)))
+    gens = generators(4, copies=3)
+    o = order(6, gens)
+    assert o.shape == (3, 6)
+    for i in range(3):  # copy i orders its data as a single run with seed 4 + i
+        assert torch.equal(o[i], torch.randperm(6, generator=torch.Generator().manual_seed(4 + i)))
+
+
+def test_evaluate_against_masked_accuracy():
+    d = D.load("digits")
+    m = net()
+    e = evaluate(m, d.x_test, d.y_test, 10, TASKS, [1, 2, 3, 4])
+    with torch.no_grad():
+        z, h = m(d.x_test, return_latent=True)
+    for t, a in zip(TASKS, e["acc_tasks"]):
+        mask = torch.isin(d.y_test, torch.tensor(t))
+        assert a == pytest.approx((z[mask].argmax(1) == d.y_test[mask]).float().mean().item())
+    seen = torch.isin(d.y_test, torch.tensor([1, 2, 3, 4]))
+    assert e["val_loss"] == pytest.approx(F.cross_entropy(z[seen], d.y_test[seen]).item(), rel=1e-5)
+    assert e["acc_all"] == pytest.approx((z.argmax(1) == d.y_test).float().mean().item())
+    assert e["sparsity"] == pytest.approx((h == 0).float().mean().item())
+
+
+def test_run_sequential_records_what_the_model_does():
+    d = D.load("digits")
+    m = net()
+    events, snaps = [], []
+    extra = lambda model, k, test: snaps.append({n: p.clone() for n, p in model.state_dict().items()}) or {"k": k}
+    hist = run_sequential(m, d, TASKS, make_loss("ce"), epochs=2, batch_size=32, seed=1, on_event=events.append,
+                          extra=extra)
+    assert [t["k"] for t in hist["tasks"]] == [0, 1, 2]
+    for k, w in enumerate(snaps):  # the matrix row of task k is the accuracy of the weights after task k
+        ref = net()
+        ref.load_state_dict(w)
+        z = metrics.forward_all(ref, d.x_test)[0]
+        assert hist["matrix"][k] == pytest.approx([metrics.acc_on(z, d.y_test, t) for t in TASKS])
+    assert hist["forgetting"] == pytest.approx(metrics.forgetting(hist["matrix"]))
+    assert len(hist["curve"]) == 6 and [r["step"] for r in hist["curve"]] == [1, 2, 3, 4, 5, 6]
+    assert [r["task"] for r in hist["curve"]] == [0, 0, 1, 1, 2, 2]
+    assert hist["matrix"][0][0] > 0.6 and hist["matrix"][-1][0] < 0.2  # learned, then forgotten
+    grads = hist["tasks"][0]["grad_norms"]
+    assert set(grads) == {n for n, _ in m.named_parameters()} and all(v > 0 for v in grads.values())
+
+
+def test_reset_optimizer_changes_the_run():
+    d = D.load("digits")
+    kw = dict(optimizer="adam", epochs=1, batch_size=32, seed=0)
+    a = run_sequential(net(), d, TASKS, make_loss("ce"), **kw)
+    b = run_sequential(net(), d, TASKS, make_loss("ce"), reset_optimizer=True, **kw)
+    assert a["matrix"][0] == b["matrix"][0] and a["matrix"][1] != b["matrix"][1]
