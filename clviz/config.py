@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass, fields
 
-from .data import DEFAULT_TASKS, DataError, parse_tasks
+from .data import DEFAULT_TASKS, NUM_CLASSES, DataError, format_tasks, parse_tasks
 from .train import OPTIMIZERS
 
 MAX_EPOCHS = {"cpu": 200, "cuda": 2000, "mps": 500}  # beyond this a run would take hours: surely a typo
@@ -61,7 +61,22 @@ def build(cls, **kw) -> Config:
     if bad:
         raise DataError(f"Unknown setting(s) for {cls().experiment}: {', '.join(sorted(bad))}.")
     kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kw.items() if v is not None}
-    return cls(**kw)
+    cfg = cls(**kw)
+    return dataclasses.replace(cfg, tasks=canonical_tasks(cfg.tasks, cfg.dataset))
+
+
+def canonical_tasks(text: str, dataset: str) -> str:
+    """One spelling per split, so that one run has one key: the dataset's default split is "",
+    any other is written "1,2;3,4" (no spaces). Text that does not parse is kept for `validate`
+    to report."""
+    n = NUM_CLASSES.get(dataset)
+    if not text or n is None:
+        return text
+    try:
+        canon = format_tasks(parse_tasks(text, n))
+    except DataError:
+        return text
+    return "" if canon == DEFAULT_TASKS.get(n) else canon
 
 
 def to_dict(cfg: Config) -> dict:

@@ -204,3 +204,11 @@ def test_results_are_keyed_by_the_engine_source(monkeypatch, tmp_path):
     store.code_hash.cache_clear()
     assert k != k1 != k2 == store.key(cfg)
     store.code_hash.cache_clear()
+
+
+def test_one_run_one_key_however_its_split_is_written():
+    a = experiments.make("probe")
+    b = experiments.make("probe", tasks="1, 2; 3,4;5 ,6;7,8;9,0")  # the default split, as the page's box writes it
+    c = experiments.make("probe", tasks="3,4;1,2")
+    assert store.key(a) == store.key(b) and c.tasks == "3,4;1,2" and store.key(c) != store.key(a)
+    assert experiments.make("probe", tasks="1,2;x").tasks == "1,2;x"  # left for validation to report

@@ -1,0 +1,319 @@
+"""A seminar room on one server, by hand: N headless browsers press Train at once. Run:
+
+    python bench/seminar.py [--sessions 30] [--epochs 5] [--scenario room|kill-worker|restart]
+
+`room` (the default): one `streamlit run app.py` on a loopback port with a fresh results store;
+first one browser trains alone (the reference time); then N headless Chromium pages open the
+Probe page through a link with their own seed (/probe?seed=i) and press Train together, while a
+bystander keeps opening the Savings page in a new tab and times until it is drawn. Reports: when
+the first and the last results arrived, the bystander's draw times (median, p95, max), the peak
+memory of the server process and of the server with its workers, and any traceback in a page or
+in the server's log; then checks every stored result is whole, and recomputes three of them in
+this process (one thread, as the workers) to check they are the very numbers.
+`kill-worker`: 4 sessions; the running worker is killed with SIGKILL mid-run: that page says so,
+the others finish, and pressing Train again there finishes too.
+`restart`: 6 sessions; after the first result the server is killed (SIGKILL) and started again:
+every stored entry is whole, and pressing Train again in each page finishes the rest.
+The short version runs in the tests (tests/test_seminar.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+# ---------------------------------------------------------------- the server and its memory
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`streamlit run app.py` on a loopback port, its output kept in a log file."""
+
+    def __init__(self, cache: Path, log: Path, port: int | None = None):
+        self.cache, self.log, self.port = cache, log, port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, timeout=90):
+        env = {**os.environ, "CLVIZ_CACHE_DIR": str(self.cache), "CLVIZ_OFFLINE": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+             "127.0.0.1", "--server.port", str(self.port), "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.2)
+        raise RuntimeError("streamlit did not start: " + self.log.read_text()[-2000:])
+
+    def kill(self):
+        """SIGKILL the server and everything it started (forkserver, workers): a crash, not a shutdown."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def children(pid: int) -> list[int]:
+    """All descendants of pid (from /proc)."""
+    kids = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in kids.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def rss_mb(pid: int, field="Rss:") -> float:
+    """Resident memory of a process; with field="Pss:" its proportional share, so that the pages
+    a forked worker shares with the forkserver (torch's libraries) are counted once, not per worker."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class Memory(threading.Thread):
+    """Samples the server's RSS, and the server's with its forkserver and workers' (PSS), every 0.2 s: the peaks."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak_server, self.peak_total, self.stop = pid, 0.0, 0.0, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            s = rss_mb(self.pid)
+            self.peak_server = max(self.peak_server, s)
+            total = rss_mb(self.pid, "Pss:") + sum(rss_mb(c, "Pss:") for c in children(self.pid))
+            self.peak_total = max(self.peak_total, total)
+            time.sleep(0.2)
+
+
+# ---------------------------------------------------------------- browsers
+
+def open_and_train(browser, url):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(url, timeout=120_000)
+    page.get_by_role("button", name="Train", exact=True).click(timeout=120_000)
+    return page
+
+
+def state(page) -> str:
+    """done | failed | waiting, from what the page shows."""
+    if page.get_by_text("trained in").count() or page.get_by_text("cached result").count():
+        return "done"
+    if page.get_by_text("stopped unexpectedly").count():
+        return "failed"
+    return "waiting"
+
+
+def bystander(browser, url) -> float:
+    """Open a page in a new tab; seconds until its title is drawn."""
+    page = browser.new_page()
+    t = time.perf_counter()
+    page.goto(url, timeout=120_000)
+    page.get_by_role("heading", name="Optimizer savings").wait_for(timeout=120_000)
+    dt = time.perf_counter() - t
+    page.close()
+    return dt
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def tracebacks(pages, log: Path) -> list[str]:
+    out = [f"page {i}" for i, p in enumerate(pages) if "Traceback" in p.inner_text("body")]
+    if "Traceback" in log.read_text():
+        out.append("server log")
+    return out
+
+
+# ---------------------------------------------------------------- scenarios
+
+def link(server, seed, epochs):
+    return f"{server.url}/probe?seed={seed}&probe_epochs={epochs}"
+
+
+def room(browser, server, n, epochs, log):
+    alone_page = open_and_train(browser, link(server, 1000, epochs))
+    t = time.perf_counter()
+    while state(alone_page) != "done":
+        time.sleep(0.1)
+    alone = time.perf_counter() - t
+    alone_page.close()
+
+    mem = Memory(server.proc.pid)
+    mem.start()
+    t0 = time.perf_counter()
+    pages = [open_and_train(browser, link(server, i, epochs)) for i in range(n)]
+    pressed = time.perf_counter() - t0
+    arrived, draws = {}, []
+    deadline = time.time() + 60 * 30
+    while len(arrived) < n and time.time() < deadline:
+        draws.append(bystander(browser, server.url + "/savings"))
+        for i, p in enumerate(pages):
+            if i not in arrived and state(p) == "done":
+                arrived[i] = time.perf_counter() - t0
+    mem.stop.set()
+    bad = tracebacks(pages, log)
+    return {"sessions": n, "epochs": epochs, "job alone (s)": round(alone, 2),
+            "all pressed after (s)": round(pressed, 2),
+            "first result (s)": round(min(arrived.values()), 2), "last result (s)": round(max(arrived.values()), 2),
+            "results": len(arrived), "bystander draws": len(draws),
+            "bystander median / p95 / max (s)": [round(statistics.median(draws), 3), round(pct(draws, 0.95), 3),
+                                                 round(max(draws), 3)],
+            "peak server RSS (MB)": round(mem.peak_server), "peak server + workers PSS (MB)": round(mem.peak_total),
+            "tracebacks": bad}
+
+
+def check_results(cache: Path, seeds, epochs, recompute=3):
+    """Every stored result whole; `recompute` of them equal to a computation in this process."""
+    import torch
+
+    from clviz import experiments, store
+    store.ROOT = cache / "results"
+    torch.set_num_threads(1)  # as the workers
+    stored = {s: store.load(experiments.make("probe", seed=s, epochs=epochs)) for s in seeds}
+    missing = [s for s, r in stored.items() if r is None]
+    same = []
+    for s in list(seeds)[:recompute]:
+        again = experiments.run(experiments.make("probe", seed=s, epochs=epochs), device="cpu", use_cache=False)
+        same.append(again["probe_all"] == stored[s]["probe_all"] and again["joint_acc"] == stored[s]["joint_acc"])
+    return {"stored": len(seeds) - len(missing), "missing": missing, "recomputed equal": same}
+
+
+def kill_worker(browser, server, epochs, log):
+    pages = [open_and_train(browser, link(server, i, epochs)) for i in range(4)]
+    deadline = time.time() + 120
+    workers = []
+    while not workers and time.time() < deadline:  # the running job's worker: a child of the forkserver
+        workers = [c for c in children(server.proc.pid) if "forkserver" not in cmdline(c) and rss_mb(c) > 150]
+        workers = [w for w in workers if any(w in children(f) for f in children(server.proc.pid)
+                                             if "forkserver" in cmdline(f))]
+        time.sleep(0.3)
+    time.sleep(1.0)
+    os.kill(workers[0], signal.SIGKILL)
+    states = {}
+    deadline = time.time() + 600
+    while time.time() < deadline and any(states.get(i) not in ("done", "failed") for i in range(4)):
+        states = {i: state(p) for i, p in enumerate(pages)}
+        time.sleep(0.5)
+    failed = [i for i, s in states.items() if s == "failed"]
+    for i in failed:  # press Train again there
+        pages[i].get_by_role("button", name="Train", exact=True).click(timeout=60_000)
+    deadline = time.time() + 600
+    while time.time() < deadline and any(state(pages[i]) != "done" for i in failed):
+        time.sleep(0.5)
+    return {"killed worker": workers[0], "pages that said so": failed,
+            "after a second press": [state(pages[i]) for i in failed],
+            "others": [states[i] for i in range(4) if i not in failed], "tracebacks": tracebacks(pages, log)}
+
+
+def restart(browser, server, epochs, log, cache):
+    from clviz import experiments, store
+    store.ROOT = cache / "results"
+    seeds = range(6)
+    pages = [open_and_train(browser, link(server, i, epochs)) for i in seeds]
+    while not any(state(p) == "done" for p in pages):
+        time.sleep(0.2)
+    server.kill()
+    for p in pages:
+        p.close()
+    whole = [s for s in seeds if store.load(experiments.make("probe", seed=s, epochs=epochs)) is not None]
+    temp = [f.name for f in (cache / "results").iterdir() if f.name.startswith(".tmp-")]
+    server.start()
+    pages = [open_and_train(browser, link(server, i, epochs)) for i in seeds]
+    deadline = time.time() + 600
+    while time.time() < deadline and any(state(p) != "done" for p in pages):
+        time.sleep(0.5)
+    return {"stored before the restart": whole, "temp files left": temp,
+            "after the restart": [state(p) for p in pages], "tracebacks": tracebacks(pages, log)}
+
+
+def main(argv=None):
+    a = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    a.add_argument("--sessions", type=int, default=30)
+    a.add_argument("--epochs", type=int, default=5, help="epochs per task of each Probe run (digits)")
+    a.add_argument("--scenario", choices=["room", "kill-worker", "restart"], default="room")
+    a.add_argument("--json", help="also write the figures here")
+    args = a.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+    tmp = Path(tempfile.mkdtemp(prefix="clviz-seminar-"))
+    log = tmp / "server.log"
+    server = Server(tmp / "cache", log).start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            if args.scenario == "room":
+                out = room(browser, server, args.sessions, args.epochs, log)
+                server.stop()
+                out.update(check_results(tmp / "cache", range(args.sessions), args.epochs))
+            elif args.scenario == "kill-worker":
+                out = kill_worker(browser, server, args.epochs, log)
+            else:
+                out = restart(browser, server, args.epochs, log, tmp / "cache")
+            browser.close()
+    finally:
+        server.stop()
+    out = {"scenario": args.scenario, "cores": os.cpu_count(), **out}
+    print(json.dumps(out, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
