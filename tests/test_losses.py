@@ -53,3 +53,13 @@ def test_latent_only_incorrect_logits_reach_hidden_not_head():
     # the hidden layers see exactly what plain cross-entropy would give them
     assert torch.allclose(g["body.1.weight"], g_ce["body.1.weight"], atol=1e-6)
     assert torch.allclose(g["head.weight"][0], g_ce["head.weight"][0], atol=1e-6)
+
+
+def test_l2_term_is_half_lambda_times_squared_weights():
+    torch.manual_seed(0)
+    m = models.mlp(6, (8,), num_classes=3)
+    x, y = torch.randn(5, 6), torch.tensor([0, 1, 2, 1, 0])
+    plain, _, _ = make_loss("correct_only")(m, x, y)
+    with_l2, _, _ = make_loss("correct_only", l2=0.1)(m, x, y)
+    squares = sum((p ** 2).sum() for n, p in m.named_parameters() if n.endswith("weight"))  # weights, not biases
+    assert torch.allclose(with_l2 - plain, 0.5 * 0.1 * squares, rtol=1e-5)

@@ -10,6 +10,10 @@ import pytest
 from clviz import __main__ as cli
 from clviz import experiments, store
 
+
+def quick(seed=0):
+    return experiments.make("probe", epochs=1, per_class=20, seed=seed)
+
 REPO = Path(__file__).resolve().parent.parent
 QUICK = dict(epochs=1, per_class=30)
 
@@ -83,3 +87,48 @@ def test_reproduce_writes_report(tmp_path, capsys):
     for heading in ("Sparsity of the latent layer", "Linear probe", "joint (concurrent)", "Loss variants", "Savings"):
         assert heading in text
     assert "0.9646" in text and "0.4987" in text  # the notes' figures beside ours
+
+
+def test_store_listing_ignores_temp_files_and_vanishing_ones(monkeypatch):
+    store.save(quick(0), {"x": 1})
+    (store.ROOT / ".tmp-abc.json").write_text("{half")
+    assert store.size()[0] == 1
+    real = Path.stat
+
+    def vanishing(self, *a, **k):  # the entry is renamed away between listing and stat
+        if self.name.startswith("probe-"):
+            raise FileNotFoundError(self)
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, "stat", vanishing)
+    assert store.size() == (0, 0)
+
+
+def test_eviction_takes_the_least_recently_used(monkeypatch):
+    cfgs = [quick(s) for s in range(4)]
+    for i, c in enumerate(cfgs):
+        store.save(c, {"pad": "x" * 10_000})
+        os.utime(store.path(c), (1000 + i, 1000 + i))  # saved in this order
+    store.load(cfgs[0])  # used just now: the most recent
+    monkeypatch.setenv("CLVIZ_CACHE_MB", "0.045")  # room for four entries of ~10 kB
+    store.save(quick(9), {"pad": "x" * 10_000})
+    kept = {c.seed for c in cfgs + [quick(9)] if store.path(c).exists()}
+    assert kept == {0, 2, 3, 9}  # seed 1 was the least recently used; the new entry stays
+    assert store.size()[1] <= 45_000
+
+
+def test_clear_counts_what_it_removed():
+    assert store.clear() == 0  # no store folder yet: nothing to do, no error
+    for s in range(3):
+        store.save(quick(s), {"x": s})
+    (store.ROOT / ".tmp-stray.json").write_text("{")
+    (store.ROOT / "notes.txt").write_text("not ours")
+    assert store.clear() == 4 and [f.name for f in store.ROOT.iterdir()] == ["notes.txt"]
+    assert store.size() == (0, 0)
+
+
+def test_size_counts_entries_and_bytes():
+    store.save(quick(0), {"x": 1})
+    store.save(quick(1), {"x": [1] * 100})
+    files = [store.path(quick(0)), store.path(quick(1))]
+    assert store.size() == (2, sum(f.stat().st_size for f in files))
+    assert store.max_bytes() == 0  # no bound unless asked
