@@ -2,7 +2,9 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, experiments, train, ui
+from clviz import charts, config, experiments, report, train, ui
+
+NOTES = report.REFERENCE["mnist"]["savings"]
 
 st.title("Optimizer savings")
 st.markdown(
@@ -15,17 +17,22 @@ st.markdown(
 s = ui.settings()
 d = experiments.make("savings")
 vals = ui.training_controls("savings", d, lr=False, epochs=False)  # trained to a criterion, not for epochs
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 ui.link("savings_opts", list(d.optimizers), train.OPTIMIZERS)
 opts = c1.multiselect("Optimizers", train.OPTIMIZERS, default=list(d.optimizers), key="savings_opts")
 ui.link("savings_crit", d.criterion, lo=0.5, hi=1.0)
 criterion = c2.slider("Criterion (train accuracy on the task)", 0.5, 1.0, d.criterion, 0.01, key="savings_crit")
 ui.link("savings_max", d.max_steps, lo=10, hi=100_000)
 max_steps = c3.number_input("Give up after (steps per phase)", 10, 100_000, d.max_steps, key="savings_max")
+ui.link("savings_runs", d.seeds, lo=1, hi=config.MAX_SEEDS)
+runs = c4.number_input("Runs per setting (seeds)", 1, config.MAX_SEEDS, d.seeds, key="savings_runs",
+                       help="Each run stops at its own step, so savings are averaged over runs (seed, seed+1, ...): "
+                            "one run's savings is a few steps of noise. This page's own count: the sidebar's "
+                            "'Seeds at once' does not apply here.")
 if not opts:
     c1.error("Pick at least one optimizer.")
 cfg = ui.make_config("savings", s, **vals, optimizers=tuple(opts) or None, criterion=criterion,
-                     max_steps=int(max_steps))
+                     max_steps=int(max_steps), seeds=int(runs))
 
 
 def live_view(rows, events, cfg):
@@ -36,16 +43,31 @@ def live_view(rows, events, cfg):
 
 
 COLUMNS = {"optimizer": "optimizer", "lr": "lr", "reset": "reset", "steps_first": "steps first (task 1)",
-           "steps_relearn": "steps relearn", "savings": "savings", "steps_joint_after": "joint after sequential",
-           "steps_joint_scratch": "joint from scratch", "hit_max_steps": "hit the step limit"}
+           "steps_relearn": "steps relearn", "savings": "savings", "savings_std": "savings ± sd",
+           "clear_of_noise": "clear of noise", "notes": "notes (Split MNIST)",
+           "steps_joint_after": "joint after sequential", "steps_joint_scratch": "joint from scratch",
+           "hit_max_steps": "hit the step limit"}
 
 
 def result_view(r):
     rows = pd.DataFrame(r["rows"])
     rows["steps_first"] = rows["steps_first"].map(lambda v: v[0])  # task 1 of the per-task counts
+    rows["notes"] = [NOTES.get(x["optimizer"], (None, None))[x["reset"]] for x in r["rows"]]
+    if "savings_std" not in rows:
+        rows["savings_std"] = None
     # the settings first, in a person's words; spreads across seeds (*_std) after them
-    rows = rows[list(COLUMNS) + [c for c in rows.columns if c not in COLUMNS]].rename(columns=COLUMNS)
-    st.dataframe(rows, hide_index=True, column_config={"savings": st.column_config.NumberColumn(format="%.3f")})
+    rows = rows[list(COLUMNS)].rename(columns=COLUMNS)
+    st.dataframe(rows, hide_index=True, column_config={"savings": st.column_config.NumberColumn(format="%.3f"),
+                                                       "savings ± sd": st.column_config.NumberColumn(format="%.3f")})
+    n = r["config"]["seeds"]
+    noisy = [f"{x['optimizer']}{' (reset)' if x['reset'] else ''}" for x in r["rows"] if x.get("clear_of_noise") is False]
+    if n < 2:
+        st.warning("One run per setting: these savings are a few steps of noise. Set 'Runs per setting' to 5 or more.")
+    elif noisy:
+        st.warning(f"Within the noise of {n} runs (|mean| under two standard errors): {', '.join(noisy)}. "
+                   f"Their sign may flip with more runs.")
+    else:
+        st.caption(f"Every savings here is clear of the noise of {n} runs (|mean| over two standard errors).")
     st.caption("Steps to the criterion on the task's training data; joint: to the joint criterion on all classes, "
                "from the end of sequential training or from a fresh network.")
     bars = charts.savings_bars(r["rows"])

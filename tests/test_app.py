@@ -107,13 +107,22 @@ def test_savings_page():
     at = open_page("savings")
     at.multiselect(key="savings_opts").set_value(["sgd", "adam"])
     at.number_input(key="savings_pc").set_value(60)
+    at.number_input(key="savings_runs").set_value(3)
     at.run()
     train(at, "savings")
     df, r = at.dataframe[0].value, result_of(at, "savings")
+    assert r["config"]["seeds"] == 3  # the page's own count of runs, not the sidebar's
     assert list(df["optimizer"]) == ["sgd", "sgd", "adam", "adam"] and list(df["reset"]) == [False, True] * 2
-    cells_equal(df, {"savings": [x["savings"] for x in r["rows"]], "steps relearn": [x["steps_relearn"] for x in r["rows"]],
-                     "steps first (task 1)": [x["steps_first"][0] for x in r["rows"]]})
-    assert df["savings"].tolist() == pytest.approx([1 - x["steps_relearn"] / x["steps_first"][0] for x in r["rows"]])
+    cells_equal(df, {"savings": [x["savings"] for x in r["rows"]], "savings ± sd": [x["savings_std"] for x in r["rows"]],
+                     "steps relearn": [x["steps_relearn"] for x in r["rows"]]})
+    assert df["savings"].tolist() == pytest.approx([np.mean(x["savings_runs"]) for x in r["rows"]])
+    assert df["notes (Split MNIST)"].tolist() == [0.59, 0.59, -0.74, 0.13]
+    # every row is clear of the noise, or the page says which are not
+    noisy = [f"{x['optimizer']}{' (reset)' if x['reset'] else ''}" for x in r["rows"] if not x["clear_of_noise"]]
+    if noisy:
+        assert any(", ".join(noisy) in w.value for w in at.warning), [w.value for w in at.warning]
+    else:
+        assert any("clear of the noise of 3 runs" in c.value for c in at.caption)
     assert len(charts(at)) == 4  # savings, convergence, gradient norm, weight change
 
 

@@ -1,6 +1,8 @@
 """The notes' findings, reproduced on the bundled digits: each can fail if the engine is wrong."""
 import statistics
 
+import numpy as np
+
 import pytest
 
 from clviz import experiments
@@ -52,22 +54,25 @@ def test_sparsity_grows_without_batchnorm_not_with_it():
     assert len(r["no_bn"]["bias"][0]) == 256
 
 
-def test_correct_logit_only_forgets_more_slowly():
-    r = experiments.run(experiments.make("losses", epochs=3), device="cpu", use_cache=False)
+def test_correct_logit_only_reproduces_the_notes_with_the_default_settings():
+    r = experiments.run(experiments.make("losses"), device="cpu", use_cache=False)
+    ce, co = r["ce"], r["correct_only"]
+    # the notes: old classes forgotten much more slowly, so more of all classes is right at the end
+    assert co["final_acc"] > ce["final_acc"] + 0.1 and co["forgetting"][0] < ce["forgetting"][0] - 0.2
     task1_during_task2 = {v: [c["acc_tasks"][0] for c in r[v]["curve"] if c["task"] == 1] for v in ("ce", "correct_only")}
-    # cross-entropy wipes out task 1 while task 2 is learned; the correct-logit-only loss keeps much of it
-    assert statistics.mean(task1_during_task2["correct_only"]) > statistics.mean(task1_during_task2["ce"]) + 0.3
-    assert r["correct_only"]["forgetting"][0] < r["ce"]["forgetting"][0] - 0.2
-    sig = r["correct_only"]["example_sigmoid"]  # [task][example][class]
+    assert task1_during_task2["correct_only"][-1] > task1_during_task2["ce"][-1] + 0.15
+    # ... the current task is learned, but not to cross-entropy's level (notes: 0.88, not 0.98)
+    own = [co["matrix"][k][k] for k in range(5)]
+    assert 0.4 < statistics.mean(own) < statistics.mean(ce["matrix"][k][k] for k in range(5)) - 0.2
+    # ... and one test image's sigmoids are all near 1 (notes: 0.90 to 0.9997)
+    sig = co["example_sigmoid"]  # [task][example][class]
     assert len(sig) == 5 and len(sig[0]) == 20 == len(r["examples"]["label"])
-    assert all(len(row) == 10 and all(0 <= p <= 1 for p in row) for per_task in sig for row in per_task)
-    # after task 1 the network is sure of its own classes: the true class's probability is high
-    first = [row[label] for row, label in zip(sig[0], r["examples"]["label"]) if label in (1, 2)]
-    assert min(first) > 0.5
+    assert min(sig[-1][0]) > 0.8 and all(0 <= p <= 1 for per_task in sig for row in per_task for p in row)
+    assert min(co["probe_seen"]) > 0.85  # the features keep the classes apart all along
 
 
 def test_savings_rows_and_adam_state_matters():
-    cfg = experiments.make("savings", optimizers=("sgd", "adam"))
+    cfg = experiments.make("savings", optimizers=("sgd", "adam"), seeds=1)
     r = experiments.run(cfg, device="cpu", use_cache=False)
     assert [(x["optimizer"], x["reset"]) for x in r["rows"]] == [("sgd", False), ("sgd", True), ("adam", False), ("adam", True)]
     for x in r["rows"]:
@@ -81,6 +86,19 @@ def test_savings_rows_and_adam_state_matters():
             assert trace[0][0] == 0 and trace[-1][0] == steps
             assert trace[-1][1] >= cfg.criterion > max(a for _, a in trace[:-1])
         assert conv["relearn"][0][1] < 0.5  # task 1 was forgotten before it was relearned
+
+
+def test_savings_are_the_mean_of_separate_runs_with_a_noise_verdict():
+    kw = dict(optimizers=("sgd", "adam"), per_class=60)
+    r = experiments.run(experiments.make("savings", seeds=4, **kw), device="cpu", use_cache=False)
+    single = [experiments.run(experiments.make("savings", seeds=1, seed=s, **kw), device="cpu") for s in range(4)]
+    for i, row in enumerate(r["rows"]):
+        runs = np.array([x["rows"][i]["savings"] for x in single])
+        assert row["savings_runs"] == pytest.approx(runs.tolist())
+        assert row["savings"] == pytest.approx(runs.mean()) and row["savings_std"] == pytest.approx(runs.std())
+        se = runs.std(ddof=1) / np.sqrt(len(runs))  # the standard error of the mean
+        assert row["clear_of_noise"] == bool(abs(runs.mean()) > 2 * se)
+    assert single[0]["rows"][0]["clear_of_noise"] is None  # one run: its noise is unknown
 
 
 def test_boundaries_regions_are_taken_over():

@@ -20,6 +20,7 @@ from .common import Experiment, Phase, all_classes, new_model
 
 @dataclass(frozen=True)
 class SavingsConfig(Config):
+    seeds: int = 5               # runs per setting (seed .. seed+N-1), averaged: one run's savings is a few steps of noise
     criterion: float = 0.97      # train accuracy on a task that counts as "learned"
     joint_criterion: float = 0.85  # train accuracy on all classes that counts as the joint solution
     max_steps: int = 3000        # give up on reaching the criterion after this many steps per phase
@@ -128,17 +129,37 @@ def run(cfg: SavingsConfig, data, tasks, rep):
                                                 "hit_max_steps": max(steps) >= cfg.max_steps})
             if c.seed == cfg.seed:
                 curves[f"{name}{'_reset' if reset else ''}"], convergence[f"{name}{'_reset' if reset else ''}"] = curve, conv
-    return {"rows": [metrics.mean_std(list(r)) for r in zip(*rows.values())], "task2_curves": curves,
-            "convergence": convergence}
+    merged = [metrics.mean_std(list(r)) for r in zip(*rows.values())]
+    for row, runs in zip(merged, zip(*rows.values())):
+        row["hit_max_steps"] = any(x["hit_max_steps"] for x in runs)
+        row["savings_runs"] = [x["savings"] for x in runs]
+        row["clear_of_noise"] = clear_of_noise(row["savings_runs"])
+    return {"rows": merged, "task2_curves": curves, "convergence": convergence}
+
+
+def clear_of_noise(values) -> bool | None:
+    """Is the mean of these runs' savings further from 0 than two standard errors (about 95%)?
+    None with a single run: its noise is unknown."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = sum(values) / n
+    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+    return abs(mean) > 2 * sd / n ** 0.5
 
 
 def table(r) -> str:
+    ref, name = report.reference(r)
+    notes = ref.get("savings", {})
+    noise = {True: "yes", False: "no", None: "?"}
     rows = [(x["optimizer"], x["lr"], "yes" if x["reset"] else "no", x["steps_first"][0], x["steps_relearn"],
-             report.cell(x, "savings"), x["steps_joint_after"], x["steps_joint_scratch"], "!" if x["hit_max_steps"] else "")
+             report.cell(x, "savings"), noise[x.get("clear_of_noise")], notes.get(x["optimizer"], (None, None))[x["reset"]],
+             x["steps_joint_after"], x["steps_joint_scratch"], "!" if x["hit_max_steps"] else "")
             for x in r["rows"]]
-    return ("Savings when relearning task 1 after all tasks (1 - relearn steps / first steps)\n" +
-            report.table(["optimizer", "lr", "reset", "steps first", "steps relearn", "savings", "joint after seq",
-                          "joint from scratch", "capped"], rows))
+    return (f"Savings when relearning task 1 after all tasks (1 - relearn steps / first steps), mean over "
+            f"{r['config']['seeds']} run(s); clear of noise: |mean| > 2 standard errors\n" +
+            report.table(["optimizer", "lr", "reset", "steps first", "steps relearn", "savings", "clear of noise",
+                          f"notes ({name})", "joint after seq", "joint from scratch", "capped"], rows))
 
 
 EXPERIMENT = Experiment("savings", SavingsConfig, run, table, "Optimizer Savings", ":material/savings:")
