@@ -14,7 +14,8 @@ ACC = alt.Scale(domain=[0, 1])
 TASK_COLORS = "category10"
 # What the engine calls its sub-runs, as a person reads them in a legend or a panel title.
 RUN_LABELS = {"no_bn": "no BN", "bn": "BN", "ce": "cross-entropy", "correct_only": "correct logit only",
-              "latent_only": "latent-only negatives"}
+              "latent_only": "latent-only negatives", "finetune": "fine-tune", "ewc": "online EWC", "si": "SI",
+              "lwf": "LwF", "ncm": "nearest mean (iCaRL)", "wa": "weight aligning", "head": "head retrained"}
 
 
 def label(run: str) -> str:
@@ -117,6 +118,16 @@ def bars(values: dict, title: str, domain=(0, 1)):
                                 x=alt.X("value:Q", title=title, scale=alt.Scale(domain=list(domain))))
     return (base.mark_bar() + base.mark_text(align="left", dx=3).encode(text=alt.Text("value:Q", format=".3f"))
             ).properties(height=40 * len(df) + 20)
+
+
+def paired_bars(rows: list, title: str):
+    """[{"what": name, measure: value, ...}] -> one group of bars per name, one bar per measure
+    (final accuracy beside the probe on the same features), the value written at the end."""
+    df = pd.DataFrame([{"what": r["what"], "measure": k, "value": v} for r in rows for k, v in r.items() if k != "what"])
+    base = alt.Chart(df).encode(y=alt.Y("what:N", sort=None, title=None), yOffset="measure:N",
+                                x=alt.X("value:Q", title=title, scale=ACC), color=alt.Color("measure:N", title=None))
+    return (base.mark_bar() + base.mark_text(align="left", dx=3, fontSize=10).encode(
+        text=alt.Text("value:Q", format=".2f"))).properties(height=34 * len(rows) + 20)
 
 
 def grad_bars(grad_norms):

@@ -112,17 +112,23 @@ def summarise(z, h, y, num_classes, tasks, seen):
 
 def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, epochs=1, batch_size=128,
                    reset_optimizer=False, seed=0, on_event=None, extra=None, grad_norms=True,
-                   live_eval_n=EPOCH_EVAL_N):
+                   live_eval_n=EPOCH_EVAL_N, method=None):
     """Class-incremental training over `tasks`. Returns the history:
     matrix[i][j] (accuracy on task j after task i), curve (one row per epoch), per-task records.
 
     `model` may be a BatchedNet of N copies: it trains as one, and every metric is measured on
     each copy and reported as the mean over copies with the spread under `<name>_std`.
+    `method` (a clviz.remedies.Method; None: plain fine-tuning) changes the run at its hooks:
+    the data of a task, the loss of a batch, a hook after each backward pass, one after each
+    task (before it is evaluated), and the forward pass that evaluation uses.
     """
     emit = on_event or (lambda ev: None)
     copies = getattr(model, "n_copies", 0)
     views = (lambda: [model.copy(i) for i in range(copies)]) if copies else (lambda: [model])
     gen = generators(seed, copies)
+    forward = method.forward if method is not None else metrics.forward_all
+    if method is not None:
+        loss_fn = (lambda base: lambda m, x, y: method.loss(m, x, y, base))(loss_fn)
     opt = make_optimizer(optimizer, model.parameters(), lr)
     acc = metrics.GradAccumulator(model) if grad_norms else None
     hist = {"matrix": [], "curve": [], "tasks": []}
@@ -136,21 +142,29 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
             opt = make_optimizer(optimizer, model.parameters(), lr)
         emit({"event": "task_start", "task": k, "classes": list(classes)})
         x, y = data.subset(classes)
+        if method is not None:
+            x, y = method.before_task(model, k, x, y)
         seen = [c for t in tasks[:k + 1] for c in t]
 
         def on_epoch(e, loss):
             row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / max(copies, 1),
-                   **metrics.mean_std([evaluate(v, x_live, y_live, data.num_classes, tasks, seen) for v in views()])}
+                   **metrics.mean_std([summarise(*forward(v, x_live), y_live, data.num_classes, tasks, seen)
+                                       for v in views()])}
             row.pop("val_loss", None), row.pop("val_loss_std", None)
             hist["curve"].append(row)
             emit({"event": "epoch_end", **row})
 
         if acc is not None:
             acc.reset()
+        hooks = [h for h in (acc.step if acc is not None else None,
+                             method.after_backward if method is not None else None) if h is not None]
         train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs,
-                   on_step=(lambda s: acc.step()) if acc is not None else None, on_epoch=on_epoch)
+                   on_step=(lambda s: [h() for h in hooks]) if hooks else None, on_epoch=on_epoch)
+        if method is not None:
+            method.after_task(model, k, x, y)
+
         def record(v):  # one forward pass over the test set serves the metrics and `extra` (probes ...)
-            test = metrics.forward_all(v, data.x_test)
+            test = forward(v, data.x_test)
             return {**summarise(*test, data.y_test, data.num_classes, tasks, seen),
                     **(extra(v, k, test) if extra else {})}
 

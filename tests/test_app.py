@@ -126,6 +126,21 @@ def test_savings_page():
     assert len(charts(at)) == 4  # savings, convergence, gradient norm, weight change
 
 
+def test_remedies_page():
+    at = open_page("remedies")
+    at.multiselect(key="remedies_methods").set_value(["finetune", "replay", "head"])
+    quick(at, "remedies", epochs=1, per_class=60)
+    train(at, "remedies")
+    df, r = at.dataframe[0].value, result_of(at, "remedies")
+    assert list(df["method"]) == ["fine-tune", "replay", "head retrained"]
+    names = ["finetune", "replay", "head"]
+    cells_equal(df, {"final acc": [r[n]["final_acc"] for n in names], "probe (all)": [r[n]["probe_all"][-1] for n in names],
+                     "BWT": [r[n]["bwt"] for n in names], "samples kept": [0, 500, 500]})
+    assert df.iloc[:, -1].tolist()[0] == 19.90  # the published fine-tune figure beside ours
+    at.selectbox(key="remedies_focus").set_value("replay").run()
+    assert not at.exception and len(charts(at)) >= 6
+
+
 def test_boundaries_page():
     at = open_page("boundaries")
     at.number_input(key="bnd_epochs").set_value(10)

@@ -56,13 +56,16 @@ REQUIRED = {
     "probe": lambda r: {"joint_acc", "sequential_acc", "probe_seen", "probe_all"} <= set(r),
     "losses": lambda r: all({"final_acc", "probe_seen"} <= set(r[v]) for v in ("ce", "correct_only", "latent_only")),
     "savings": lambda r: all({"optimizer", "lr", "reset", "savings"} <= set(x) for x in r["rows"]),
+    "remedies": lambda r: all({"final_acc", "probe_all", "probe_seen", "forgetting"} <= set(r[m])
+                              and len(r[m]["probe_all"]) == 5 for m in ("finetune", "replay")),
 }
 
 
 @pytest.mark.parametrize("exp", list(REQUIRED))
 def test_cli_json_keys(exp, tmp_path, capsys):
     out = tmp_path / "r.json"
-    extra = ["--per-class", "40"] if exp != "savings" else []
+    extra = ["--per-class", "40"] if exp != "savings" else ["--seeds", "1"]
+    extra += ["--methods", "finetune,replay"] if exp == "remedies" else []
     rc = cli.main(["run", exp, "--dataset", "digits", "--epochs", "1", "--device", "cpu", "--json", str(out), *extra])
     assert rc == 0
     r = json.loads(out.read_text())

@@ -153,7 +153,8 @@ def test_an_experiment_is_one_record(monkeypatch, capsys):
 
 CASES = [("sparsity", {}), ("sparsity", {"seeds": 2}), ("probe", {}), ("probe", {"seeds": 3, "epochs": 2}),
          ("losses", {}), ("savings", {"optimizers": ("sgd", "adam")}), ("savings", {"optimizers": ("adam",), "seeds": 2}),
-         ("boundaries", {"toy_tasks": 2, "toy_epochs": 3, "grid": 10})]
+         ("boundaries", {"toy_tasks": 2, "toy_epochs": 3, "grid": 10}),
+         ("remedies", {"methods": ("finetune", "ewc", "head"), "seeds": 2})]
 
 
 @pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{k}" for n, k in CASES])
@@ -177,6 +178,8 @@ def test_progress_is_the_work_done(name, kw):
         assert epochs == n == 3 * T * E
     elif name == "boundaries":  # the toy problem, then the real model
         assert epochs == n == cfg.toy_tasks * cfg.toy_epochs + T * E
+    elif name == "remedies":  # each method, each seed
+        assert epochs == n == len(cfg.methods) * S * T * E
     else:                     # per seed and optimizer: from scratch, then (3 tasks, relearn, joint) x (no reset, reset)
         assert n == S * len(cfg.optimizers) * (1 + 2 * (T + 2))
 

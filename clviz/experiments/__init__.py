@@ -17,7 +17,7 @@ from .. import store
 from ..config import Config, build, to_dict, validate
 from ..device import resolve
 from ..train import TrainingError
-from . import boundaries, cifar, losses, probe, savings, sparsity
+from . import boundaries, cifar, losses, probe, remedies, savings, sparsity
 from .common import Experiment, Reporter, cap_per_class
 
 REGISTRY: dict[str, Experiment] = {e.name: e for e in (
@@ -27,6 +27,7 @@ REGISTRY: dict[str, Experiment] = {e.name: e for e in (
     savings.EXPERIMENT,
     cifar.EXPERIMENT,
     boundaries.EXPERIMENT,
+    remedies.EXPERIMENT,
 )}
 
 

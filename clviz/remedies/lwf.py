@@ -1,0 +1,43 @@
+"""Learning without forgetting (Li & Hoiem 2017), class-incremental: the network after the last
+task is kept frozen, and the loss gets the distillation of its softened outputs on the old
+classes (temperature T, scaled by T^2) on the current batch."""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from .base import Method
+
+
+def soft_targets(z, T: float):
+    """softmax(z / T): the teacher's softened class probabilities."""
+    return torch.softmax(z / T, dim=-1)
+
+
+def distillation(z_student, z_teacher, T: float):
+    """T^2 * cross-entropy of the student's softened outputs against the teacher's (per batch mean)."""
+    return -(soft_targets(z_teacher, T) * F.log_softmax(z_student / T, dim=-1)).sum(-1).mean() * T * T
+
+
+class LwF(Method):
+    name = "lwf"
+
+    def __init__(self, cfg, num_classes):
+        super().__init__(cfg, num_classes)
+        self.teacher, self.old = None, []
+
+    def loss(self, model, x, y, base):
+        loss, z, h = base(model, x, y)
+        if self.teacher is not None:
+            with torch.no_grad():
+                zt = self.teacher(x)[:, self.old]
+            loss = loss + distillation(z[:, self.old], zt, self.cfg.lwf_temperature)
+        return loss, z, h
+
+    def after_task(self, model, k, x, y):
+        self.teacher = copy.deepcopy(model).eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.old = sorted(set(self.old) | set(torch.unique(y).tolist()))

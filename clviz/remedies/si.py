@@ -1,0 +1,48 @@
+"""Synaptic intelligence (Zenke et al. 2017): during a task each weight's contribution to the
+drop in loss is summed along the path, w += -g * delta theta; after the task its importance
+grows by w / (total change^2 + xi), and the loss gets c * sum Omega (theta - theta*)^2."""
+from __future__ import annotations
+
+from .base import Method, frozen, params
+
+
+class SI(Method):
+    name = "si"
+
+    def __init__(self, cfg, num_classes):
+        super().__init__(cfg, num_classes)
+        self.omega = self.anchor = self.model = None
+        self.w = self.start = self.prev = self.grad = None
+
+    def before_task(self, model, k, x, y):
+        self.model, self.start = model, frozen(model)
+        self.w = {n: p.detach() * 0 for n, p in params(model).items()}
+        self.prev = self.grad = None
+        return x, y
+
+    def loss(self, model, x, y, base):
+        loss, z, h = base(model, x, y)
+        if self.omega is not None:
+            penalty = sum((self.omega[n] * (p - self.anchor[n]) ** 2).sum() for n, p in params(model).items())
+            loss = loss + self.cfg.si_c * penalty
+        return loss, z, h
+
+    def _step_done(self):
+        """Add the previous step's -g * delta theta (its gradient, and the change the optimiser made)."""
+        now = frozen(self.model)
+        if self.prev is not None:
+            for n in self.w:
+                self.w[n] -= self.grad[n] * (now[n] - self.prev[n])
+        return now
+
+    def after_backward(self):
+        now = self._step_done()
+        self.prev = now
+        self.grad = {n: p.grad.detach().clone() for n, p in params(self.model).items()}
+
+    def after_task(self, model, k, x, y):
+        self._step_done()
+        end = frozen(model)
+        new = {n: self.w[n] / ((end[n] - self.start[n]) ** 2 + self.cfg.si_xi) for n in end}
+        self.omega = new if self.omega is None else {n: self.omega[n] + new[n] for n in new}
+        self.anchor = end
