@@ -2,7 +2,7 @@
 
     streamlit run app.py
 
-The entry: navigation over pages/ (one page per experiment of the registry, pages/<name>.py)
+The entry: navigation over app_pages/ (one page per experiment of the registry, app_pages/<name>.py)
 and the shared sidebar (dataset, data folder, device, seed, cache). Each page is thin:
 widgets -> one clviz call -> chart builders -> display. Training runs in worker processes.
 """
@@ -12,7 +12,7 @@ from clviz import experiments, ui
 
 st.set_page_config(page_title="clviz: catastrophic forgetting, live", page_icon="🧠", layout="wide")
 
-PAGES = [st.Page(f"pages/{e.name}.py", title=e.title, icon=e.icon, default=i == 0)
+PAGES = [st.Page(f"app_pages/{e.name}.py", title=e.title, icon=e.icon, default=i == 0)
          for i, e in enumerate(experiments.REGISTRY.values())]
 
 page = st.navigation(PAGES)

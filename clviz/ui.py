@@ -26,6 +26,9 @@ from . import device as dev
 from .train import OPTIMIZERS
 
 POLL_S = 0.5  # live redraws: at most twice a second
+# a queued page asks for its place every 2 s: 30 waiting sessions polling twice a second would
+# cost the server 60 fragment runs a second, slowing everyone's pages for a number that rarely changes
+POLL_QUEUED_S = 2.0
 
 
 _queue: list[jobs.JobQueue] = []  # the server's one queue, made by the first session that needs it
@@ -151,7 +154,9 @@ def sidebar():
                             help="Train N independent copies (seeds seed … seed+N-1) in one batched computation; "
                                  "curves and tables show the mean and a band of ± one standard deviation.")
     n, size = store.size()
-    sb.caption(f"Results cache: {n} run(s), {size / 1e6:.1f} MB")
+    bound = store.max_bytes()
+    sb.caption(f"Results cache: {n} run(s), {size / 1e6:.1f} MB"
+               + (f" of {bound / 1e6:g} MB (the least recently used go first)" if bound else ""))
     if sb.button("Clear cache", key="clear_cache"):
         store.clear()
         sb.success("Cache cleared.")
@@ -287,8 +292,12 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
 def _job_view(job, live_view, result_view, page):
     q = queue()
 
-    @st.fragment(run_every=POLL_S if job.status in jobs.ACTIVE else None)
+    queued = job.status == "queued"
+
+    @st.fragment(run_every=POLL_QUEUED_S if queued else POLL_S if job.status == "running" else None)
     def poll():
+        if queued and job.status != "queued":  # it started: redraw the page, to poll at the live pace
+            st.rerun()
         if job.status == "queued":
             n = q.position(job)
             st.progress(0.0, text=f"Queued: {ordinal(n)} in line ({len(q.running)} run(s) training, "

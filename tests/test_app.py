@@ -12,7 +12,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 def open_page(page):
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"app_pages/{page}.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -241,7 +241,7 @@ def open_link(page, **params):
     at = AppTest.from_file(APP, default_timeout=120)
     for k, v in params.items():
         at.query_params[k] = v
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"app_pages/{page}.py")
     at.run()
     assert not at.exception, at.exception
     return at

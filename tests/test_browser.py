@@ -68,3 +68,21 @@ def test_train_on_probe_page(server, tmp_path):
     assert shot.stat().st_size > 10_000
     assert "Traceback" not in text and "Error" not in text
     assert "Preserved (probe / joint)" in text and "Per task" in text, text[-2000:]
+
+
+def test_a_deep_link_opens_in_the_apps_navigation(server):
+    """A link pasted into the slides opens a fresh session on a page, with its settings: the
+    page must run through app.py (st.navigation: titles, the shared sidebar), not as a file of
+    Streamlit's old automatic pages/ mode (the reason the pages live in app_pages/)."""
+    flags = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server + "/probe?seed=3&probe_epochs=2", timeout=60_000)
+        page.get_by_role("heading", name="Linear probe on the latent features").wait_for(timeout=60_000)
+        nav = [a.inner_text().split("\n")[-1] for a in page.locator("[data-testid=stSidebarNavLink]").all()]
+        seed = page.get_by_label("Seed", exact=True).input_value()
+        epochs = page.get_by_label("Epochs per task").input_value()
+        browser.close()
+    assert nav[:2] == ["Sparsity", "Linear Probe"] and "Remedies" in nav, nav
+    assert (seed, epochs) == ("3", "2")

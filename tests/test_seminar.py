@@ -20,7 +20,6 @@ def test_three_browsers_press_train_at_once(tmp_path):
     assert out["results"] == 3 and out["stored"] == 3 and out["missing"] == []
     assert out["recomputed equal"] == [True, True, True]  # the workers' numbers are the engine's numbers
     assert out["tracebacks"] == []
-    assert out["bystander draws"] >= 1
-    # one worker on this machine's cores: the runs came one after the other, the first about as
-    # fast as a run alone (plus the time to open the pages and press Train)
-    assert out["first result (s)"] < out["all pressed after (s)"] + 3 * out["job alone (s)"]
+    assert out["bystander visits while the queue drained"] >= 1
+    # one worker on this machine's cores: the first result about as fast as a run alone
+    assert out["first result (s, from its press)"] < 3 * out["job alone (s)"] + 5

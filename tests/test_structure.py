@@ -102,9 +102,11 @@ def test_engine_jobs_and_cli_import_without_streamlit_or_altair():
 def test_every_experiment_has_page_cli_and_table():
     for name, e in experiments.REGISTRY.items():
         assert e.name == name == e.config().experiment
-        assert (REPO / "pages" / f"{name}.py").is_file()
+        assert (REPO / "app_pages" / f"{name}.py").is_file()
         assert callable(e.table) and callable(e.run)
-    assert not (REPO / "app_pages").exists()
+    # not pages/: a deep link (/probe?seed=3) opening a fresh session would run pages/probe.py in
+    # Streamlit's old automatic mode, without app.py's navigation (tests/test_browser.py)
+    assert not (REPO / "pages").exists()
 
 
 def test_cli_reaches_every_config_field_and_refuses_unknown(capsys):

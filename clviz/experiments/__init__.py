@@ -1,7 +1,7 @@
 """The experiments: one module each (its Config, its runner, its tables) and this registry.
 
 Adding an experiment is one module here, with an `EXPERIMENT` record, one line in `REGISTRY`,
-and its page pages/<name>.py. `run(cfg)` is the one entry for the app, the CLI and the workers:
+and its page app_pages/<name>.py. `run(cfg)` is the one entry for the app, the CLI and the workers:
 it validates, loads the data onto the device, answers from the results store when it can, and
 otherwise runs the experiment, reporting events with a `progress` in [0, 1] and the name of the
 sub-run (`run`: "no_bn", "ce", ...).

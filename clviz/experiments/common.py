@@ -24,7 +24,7 @@ from ..train import generators, make_optimizer, run_sequential, train_task
 @dataclass(frozen=True)
 class Experiment:
     """One record per experiment: all that the engine, the CLI and the app need to know of it."""
-    name: str          # the CLI's sub-command, the JSON's "experiment", the page's file pages/<name>.py
+    name: str          # the CLI's sub-command, the JSON's "experiment", the page's file app_pages/<name>.py
     config: type       # its frozen Config subclass: every knob and its default
     run: Callable      # (cfg, data, tasks, reporter) -> result dict (JSON-ready)
     table: Callable    # result -> plain-text tables (CLI, `reproduce`)
