@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, config, experiments, ui
+from clviz import charts, experiments, ui
 from clviz.experiments.remedies import PUBLISHED, PUBLISHED_NAME
 from clviz.remedies import METHODS
 

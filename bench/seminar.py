@@ -171,21 +171,22 @@ def fresh_tab(browser, url) -> float:
 
 
 class Bystander:
-    """A person in the room who is not training: in an open tab, goes to another page through the
-    sidebar and back. `visit()` returns the seconds until the other page's title is drawn: the
-    server's answer (one script run), with the browser already loaded."""
+    """A person in the room who is not training: in an open tab (Streamlit's JavaScript already
+    loaded), opens the Savings page and goes back. `visit()` returns the seconds until the Savings
+    page's title is drawn: the server's answer to a new page."""
 
     def __init__(self, browser, url):
+        self.url = url
         self.page = browser.new_page(viewport={"width": 1200, "height": 900})
         self.page.goto(url + "/sparsity", timeout=120_000)
         self.page.get_by_role("heading", name="Sparsity of the latent layer").wait_for(timeout=120_000)
 
     def visit(self) -> float:
         t = time.perf_counter()
-        self.page.get_by_role("link", name="Optimizer Savings").click(timeout=120_000)
+        self.page.goto(self.url + "/savings", timeout=120_000)
         self.page.get_by_role("heading", name="Optimizer savings").wait_for(timeout=120_000)
         dt = time.perf_counter() - t
-        self.page.get_by_role("link", name="Sparsity").click(timeout=120_000)
+        self.page.goto(self.url + "/sparsity", timeout=120_000)
         self.page.get_by_role("heading", name="Sparsity of the latent layer").wait_for(timeout=120_000)
         return dt
 
@@ -278,18 +279,17 @@ def kill_worker(browser, server, epochs, log):
     while time.time() < deadline and not any(p.get_by_text("Training…").count() for p in pages):
         time.sleep(0.2)  # a run is live in some page
     time.sleep(1.0)  # mid-run
-    killed = None
-    while killed is None and time.time() < deadline:  # the running job's worker: a child of the forkserver
+    killed = []  # the running job's worker: a child of the forkserver (one job runs at a time here)
+    while not killed and time.time() < deadline:
         servers = [c for c in children(server.proc.pid) if "forkserver" in cmdline(c)]
         for w in [w for f in servers for w in children(f)]:
             try:
                 os.kill(w, signal.SIGKILL)
-                killed = w
-                break
+                killed.append(w)
             except ProcessLookupError:  # a worker that just finished
-                continue
+                pass
         time.sleep(0.1)
-    workers = [killed]
+    workers = killed
     states = {}
     deadline = time.time() + 600
     while time.time() < deadline and any(states.get(i) not in ("done", "failed") for i in range(4)):
@@ -301,7 +301,7 @@ def kill_worker(browser, server, epochs, log):
     deadline = time.time() + 600
     while time.time() < deadline and any(state(pages[i]) != "done" for i in failed):
         time.sleep(0.5)
-    return {"killed worker": workers[0], "pages that said so": failed,
+    return {"killed workers": workers, "pages that said so": failed,
             "after a second press": [state(pages[i]) for i in failed],
             "others": [states[i] for i in range(4) if i not in failed], "tracebacks": tracebacks(pages, log)}
 

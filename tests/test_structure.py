@@ -3,7 +3,7 @@ record per experiment reaches the CLI, the app and the store, and progress is th
 import ast
 import subprocess
 import sys
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
