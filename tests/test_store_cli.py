@@ -135,3 +135,42 @@ def test_size_counts_entries_and_bytes():
     files = [store.path(quick(0)), store.path(quick(1))]
     assert store.size() == (2, sum(f.stat().st_size for f in files))
     assert store.max_bytes() == 0  # no bound unless asked
+
+
+def test_listing_counts_every_entry_among_temp_files_and_vanishing_ones(monkeypatch):
+    for s in range(6):
+        store.save(quick(s), {"x": s})
+        (store.ROOT / f".tmp-{s}.json").write_text("{half")  # writes in flight, between the entries
+    assert store.size()[0] == 6
+    gone = store.path(quick(3)).name
+    real = Path.stat
+
+    def vanishing(self, *a, **k):  # one entry is renamed away between listing and stat
+        if self.name == gone:
+            raise FileNotFoundError(self)
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, "stat", vanishing)
+    assert store.size()[0] == 5
+
+
+def test_evict_bounds_and_counts():
+    cfgs = [quick(s) for s in range(4)]
+    for i, c in enumerate(cfgs):
+        store.save(c, {"pad": "x" * 1000})
+        os.utime(store.path(c), (1000 + i, 1000 + i))
+    sizes = [store.path(c).stat().st_size for c in cfgs]
+    assert store.evict(sum(sizes)) == 0  # exactly at the bound: nothing to remove
+    # the oldest is kept (say, the one just written): the next oldest goes instead
+    assert store.evict(sum(sizes) - sizes[0], keep={store.path(cfgs[0]).name}) == 1
+    assert [store.path(c).exists() for c in cfgs] == [True, False, True, True]
+    assert store.evict(sizes[3]) == 2 and [store.path(c).exists() for c in cfgs] == [False, False, False, True]
+
+
+def test_evict_and_clear_tolerate_a_file_removed_meanwhile(monkeypatch, tmp_path):
+    store.save(quick(0), {"x": 0})
+    ghost = store.ROOT / "probe-ghost.json"  # listed, then removed by another process before unlink
+    monkeypatch.setattr(store, "entries", lambda: [(ghost, 10**9, 0.0)])
+    assert store.evict(0) == 1
+    real = Path.iterdir
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter([*real(self), ghost]))
+    assert store.clear() == 2
