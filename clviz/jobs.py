@@ -88,12 +88,8 @@ def worker_settings() -> dict:
             "env": {k: os.environ[k] for k in ENV_TO_WORKER if k in os.environ}}
 
 
-WORKER_NICE = 10  # workers yield the CPU to the server's page scripts: pages answer first, training waits
-
-
 def _work(cfg, device, threads, settings, conn):
     """The worker process: run one config, sending ("event", ev)... then ("done", result) or ("error", message)."""
-    os.nice(WORKER_NICE)
     torch.set_num_threads(threads)
     os.environ.update(settings["env"])
     store.ROOT, D.CACHE_DATA, D.SYSTEM_DIRS = Path(settings["store_root"]), Path(settings["cache_data"]), settings["system_dirs"]
