@@ -72,10 +72,11 @@ def link(key: str, default, options=None, lo=None, hi=None):
     widget's value back (when it is not the default), so the address bar always reproduces the view.
     A link's value that cannot be the widget's gets a message like the widget's own, and is ignored."""
     _linked()[key] = default
-    if key in st.session_state or key not in st.query_params:
-        return
-    text = st.query_params[key]
-    try:
+    applied = st.session_state.setdefault("_url_applied", {})  # what the URL said when we last read or wrote it
+    if key not in st.query_params or st.query_params[key] == applied.get(key):
+        return  # no value in the link, or one this session already holds: the widget's own state rules
+    text = applied[key] = st.query_params[key]  # a new value from outside: a pasted link (even if the
+    try:                                        # browser's first run came before its query string)
         st.session_state[key] = _parse(text, default, options, lo, hi)
     except ValueError as e:
         st.error(f"The link sets {key} to '{text}': {e}. Using {_text(default)} instead.")
@@ -116,13 +117,15 @@ def _text(v) -> str:
 def sync_url():
     """Write the linked widgets' values into the URL: those that differ from their defaults."""
     linked, _run.linked = _linked(), None
+    applied = st.session_state.setdefault("_url_applied", {})
     for key, default in linked.items():
         v = st.session_state.get(key, default)
         if _text(v) == _text(default):
+            applied.pop(key, None)
             if key in st.query_params:
                 del st.query_params[key]
         elif st.query_params.get(key) != _text(v):
-            st.query_params[key] = _text(v)
+            st.query_params[key] = applied[key] = _text(v)
 
 
 # ---------------------------------------------------------------- sidebar

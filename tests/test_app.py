@@ -95,7 +95,9 @@ def test_losses_page():
     cells_equal(summary, {"final acc (all seen)": [r[n]["final_acc"] for n in names],
                           "forgetting of task 1": [r[n]["forgetting"][0] for n in names],
                           "probe (seen), last task": [r[n]["probe_seen"][-1] for n in names]})
-    probs = at.dataframe[1].value  # example 0, cross-entropy: row k = after task k, column c = class c
+    notes = at.dataframe[1].value  # the correct-logit-only run beside the notes' figures
+    assert notes.iloc[0].tolist() == ["final accuracy, all classes", str(round(r["correct_only"]["final_acc"], 4)), "0.408"]
+    probs = at.dataframe[2].value  # example 0, cross-entropy: row k = after task k, column c = class c
     assert np.allclose(probs.iloc[:, 2:].values, [per_task[0] for per_task in r["ce"]["example_sigmoid"]])
     assert len(at.get("image")) == 1  # the chosen test image beside its table
     at.selectbox(key="losses_example").set_value(3).run()
