@@ -37,7 +37,10 @@ def result_view(r):
                "1. Under **Adam** it does not, for any L2 from 0 to 0.1 with 5 or 20 epochs: the sigmoids saturate at "
                "1.000 within task 1, the true logit stops getting a gradient before the new classes' logits pass the "
                "old ones, and tasks 2-5 are never learned (final 0.08-0.11 on digits). More SGD epochs saturate "
-               "it too. The sweep: bench/correct_only_sweep.py.")
+               "it too. On full-size data it does not reproduce: on Fashion-MNIST (60k images, 375 steps an epoch) the "
+               "same settings saturate every sigmoid at 1.000 and tasks 2-5 are never learned (final 0.10), so "
+               "what kept the notes' MNIST run from saturating over ~20 epochs is still open. "
+               "The sweep: bench/correct_only_sweep.py.")
 
     st.subheader("Sigmoid probability per class for one test image")
     ex = r["examples"]
