@@ -5,8 +5,8 @@
     {"event": "epoch_end",  "task": k, "epoch": e, "loss": ..., "acc_tasks": [...], "acc_seen": ..., ...}
     {"event": "task_end",   "task": k, ..., "grad_norms": {layer: sum of norms}, plus `extra(model, k, test)`}
     {"event": "done"}
-The UI turns them into live charts, the CLI into a progress bar. A callback may raise
-`Cancelled` to stop a run.
+The UI turns them into live charts, the CLI into a progress bar. A run is stopped by ending its
+worker process (clviz/jobs.py).
 """
 from __future__ import annotations
 
@@ -18,10 +18,6 @@ from . import metrics
 from .data import get_batch, shuffled
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adadelta")
-
-
-class Cancelled(Exception):
-    """Raised by a callback to stop a run."""
 
 
 class TrainingError(RuntimeError):
@@ -97,10 +93,33 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
 EPOCH_EVAL_N = 2000  # test samples behind each live (per-epoch) point (Config.live_eval_n); per-task figures use all
 
 
-def evaluate(model, x, y, num_classes, tasks, seen):
+class Hooks:
+    """Where a run can be changed, and plain fine-tuning as the default: run_sequential calls these.
+    The remedies (clviz/remedies/) override them."""
+
+    def before_task(self, model, k, x, y):
+        """The data task k trains on (x, y: the task's own)."""
+        return x, y
+
+    def loss(self, model, x, y, base):
+        """The loss of a batch; `base(model, x, y) -> (loss, logits, latent)` is the run's loss."""
+        return base(model, x, y)
+
+    def after_backward(self):
+        """After each backward pass, before the optimiser step (p.grad holds this step's gradient)."""
+
+    def after_task(self, model, k, x, y):
+        """After training task k, before it is evaluated."""
+
+    def forward(self, model, x):
+        """Logits and latent features for evaluation."""
+        return metrics.forward_all(model, x)
+
+
+def evaluate(model, x, y, num_classes, tasks, seen, forward=metrics.forward_all):
     """Test metrics of one model: accuracy per task, on the seen and on all classes, loss on the
     seen classes, and the latent layer's sparsity, from one forward pass over (x, y)."""
-    return summarise(*metrics.forward_all(model, x), y, num_classes, tasks, seen)
+    return summarise(*forward(model, x), y, num_classes, tasks, seen)
 
 
 def summarise(z, h, y, num_classes, tasks, seen):
@@ -118,17 +137,17 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
 
     `model` may be a BatchedNet of N copies: it trains as one, and every metric is measured on
     each copy and reported as the mean over copies with the spread under `<name>_std`.
-    `method` (a clviz.remedies.Method; None: plain fine-tuning) changes the run at its hooks:
-    the data of a task, the loss of a batch, a hook after each backward pass, one after each
-    task (before it is evaluated), and the forward pass that evaluation uses.
+    `method` (`Hooks`, e.g. a clviz.remedies.Method; None: plain fine-tuning) changes the run at
+    its hooks: the data of a task, the loss of a batch, a hook after each backward pass, one after
+    each task (before it is evaluated), and the forward pass that evaluation uses.
     """
+    method = method or Hooks()
     emit = on_event or (lambda ev: None)
     copies = getattr(model, "n_copies", 0)
     views = (lambda: [model.copy(i) for i in range(copies)]) if copies else (lambda: [model])
     gen = generators(seed, copies)
-    forward = method.forward if method is not None else metrics.forward_all
-    if method is not None:
-        loss_fn = (lambda base: lambda m, x, y: method.loss(m, x, y, base))(loss_fn)
+    base_loss = loss_fn
+    loss_fn = lambda m, x, y: method.loss(m, x, y, base_loss)  # noqa: E731
     opt = make_optimizer(optimizer, model.parameters(), lr)
     acc = metrics.GradAccumulator(model) if grad_norms else None
     hist = {"matrix": [], "curve": [], "tasks": []}
@@ -141,14 +160,12 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
         if reset_optimizer and k > 0:
             opt = make_optimizer(optimizer, model.parameters(), lr)
         emit({"event": "task_start", "task": k, "classes": list(classes)})
-        x, y = data.subset(classes)
-        if method is not None:
-            x, y = method.before_task(model, k, x, y)
+        x, y = method.before_task(model, k, *data.subset(classes))
         seen = [c for t in tasks[:k + 1] for c in t]
 
         def on_epoch(e, loss):
             row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / max(copies, 1),
-                   **metrics.mean_std([summarise(*forward(v, x_live), y_live, data.num_classes, tasks, seen)
+                   **metrics.mean_std([evaluate(v, x_live, y_live, data.num_classes, tasks, seen, method.forward)
                                        for v in views()])}
             row.pop("val_loss", None), row.pop("val_loss_std", None)
             hist["curve"].append(row)
@@ -156,15 +173,17 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
 
         if acc is not None:
             acc.reset()
-        hooks = [h for h in (acc.step if acc is not None else None,
-                             method.after_backward if method is not None else None) if h is not None]
-        train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs,
-                   on_step=(lambda s: [h() for h in hooks]) if hooks else None, on_epoch=on_epoch)
-        if method is not None:
-            method.after_task(model, k, x, y)
+        def on_step(s):
+            if acc is not None:
+                acc.step()
+            method.after_backward()
+
+        train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs, on_step=on_step,
+                   on_epoch=on_epoch)
+        method.after_task(model, k, x, y)
 
         def record(v):  # one forward pass over the test set serves the metrics and `extra` (probes ...)
-            test = forward(v, data.x_test)
+            test = method.forward(v, data.x_test)
             return {**summarise(*test, data.y_test, data.num_classes, tasks, seen),
                     **(extra(v, k, test) if extra else {})}
 

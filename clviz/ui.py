@@ -67,9 +67,9 @@ def _linked() -> dict:
 
 
 def link(key: str, default, options=None, lo=None, hi=None):
-    """Tie widget `key` to the URL (?key=value), called just before the widget is drawn. On a
-    session's first run a value from the link seeds the widget; afterwards `sync_url` writes the
-    widget's value back (when it is not the default), so the address bar always reproduces the view.
+    """Tie widget `key` to the URL (?key=value), called just before the widget is drawn. A value in
+    the link that this session has not seen yet (a pasted link) seeds the widget; `sync_url` writes
+    the widget's value back (when it is not the default), so the address bar always reproduces the view.
     A link's value that cannot be the widget's gets a message like the widget's own, and is ignored."""
     _linked()[key] = default
     applied = st.session_state.setdefault("_url_applied", {})  # what the URL said when we last read or wrote it
