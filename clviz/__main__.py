@@ -120,7 +120,11 @@ CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out")
 
 
 def _run(cfg, a):
-    return experiments.run(cfg, device=a.device, on_event=Progress(cfg.experiment), use_cache=not a.no_cache)
+    result = experiments.run(cfg, device=a.device, on_event=Progress(cfg.experiment), use_cache=not a.no_cache)
+    more = result.get("notice", "").replace(resolve(a.device)[1] or "", "").strip()  # the device's: said already
+    if more and not result.get("cached"):
+        print(f"notice: {more}", file=sys.stderr)
+    return result
 
 
 def main(argv=None) -> int:

@@ -82,7 +82,9 @@ class GradAccumulator:
         self.reset()
 
     def reset(self):
-        self.acc = [torch.zeros(self.copies or (), device=p.device) for _, p in self.named]
+        if not hasattr(self, "acc"):
+            self.acc = [torch.zeros(self.copies or (), device=p.device) for _, p in self.named]
+        torch._foreach_zero_(self.acc)  # in place: a captured CUDA graph of the step adds into these very tensors
 
     def step(self):
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in self.named]

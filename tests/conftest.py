@@ -86,3 +86,7 @@ def isolated(tmp_path_factory, monkeypatch):
 
 def _no_download(name, data_dir):
     raise D.DataError(D.missing_message(name, data_dir) + " (download failed: offline in tests)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped without one, with the reason")

@@ -63,8 +63,10 @@ def test_grad_accumulator_sums_the_norms():
         for n, p in m.named_parameters():
             expect[n] += p.grad.norm().item()  # the norm, summed over steps (not the squared norm)
     assert acc.read() == pytest.approx(expect, rel=1e-5)
+    sums = list(acc.acc)
     acc.reset()
     assert all(v == 0 for v in acc.read().values())
+    assert all(a is b for a, b in zip(sums, acc.acc))  # zeroed in place: a captured CUDA graph adds into these
 
 
 def test_grad_accumulator_of_a_batched_net_is_the_mean_over_copies():

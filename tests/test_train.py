@@ -74,7 +74,7 @@ def test_stopping_rules():
     calls = []
     assert train_task(m, make_optimizer("sgd", m.parameters(), 0.01), x, y, make_loss("ce"), batch_size=8,
                       gen=torch.Generator().manual_seed(0), epochs=3, on_epoch=lambda e, loss: calls.append(e),
-                      on_step=lambda s: None) == 3 * (len(y) // 8)
+                      on_step=lambda: None) == 3 * (len(y) // 8)
     assert calls == [1, 2, 3]
 
 

@@ -9,6 +9,7 @@ sub-run (`run`: "no_bn", "ce", ...).
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 
@@ -16,7 +17,7 @@ from .. import data as D
 from .. import store
 from ..config import Config, build, to_dict, validate
 from ..device import resolve
-from ..train import TrainingError
+from ..train import EagerFallback, TrainingError
 from . import boundaries, cifar, losses, probe, remedies, savings, sparsity
 from .common import Experiment, Reporter, cap_per_class
 
@@ -61,13 +62,19 @@ def run(cfg: Config, device: str = "auto", on_event=None, use_cache: bool = True
     rep = Reporter(on_event)
     t0 = time.perf_counter()
     try:
-        out = get(cfg.experiment).run(cfg, data, tasks, rep)
+        with warnings.catch_warnings(record=True) as caught:  # a step that ran eagerly says so, once
+            warnings.simplefilter("always", EagerFallback)
+            out = get(cfg.experiment).run(cfg, data, tasks, rep)
     except torch.OutOfMemoryError:
         raise TrainingError(f"Out of memory on {device}: choose the CPU or a smaller batch size.") from None
     result = {"config": to_dict(cfg), "tasks": [list(t) for t in tasks], **out,
               "seconds": round(time.perf_counter() - t0, 3), "device": device, "data_source": data.source}
-    if notice:
-        result["notice"] = notice
+    for w in caught:
+        if not issubclass(w.category, EagerFallback):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)  # not ours: passed on
+    notices = [notice] + list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, EagerFallback)))
+    if any(notices):
+        result["notice"] = " ".join(n for n in notices if n)
     store.save(cfg, result)
     rep.finish()
     return {**result, "cached": False}

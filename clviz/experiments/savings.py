@@ -39,30 +39,41 @@ class SavingsConfig(Config):
             raise DataError("max_steps, check_n and check_every must be at least 1.")
 
 
+CE = make_loss("ce")  # one loss function for every phase: a run's step is made (and captured) once per optimizer
+
+
 def to_criterion(cfg, model, opt, x, y, gen, criterion, on_step=None, trace=None):
     """Steps until the accuracy on (at most) cfg.check_n of the training samples reaches
-    `criterion`; with `trace`, the [step, accuracy] of every check, from step 0 on."""
+    `criterion`; with `trace`, the [step, accuracy] of every check, from step 0 on.
+    The check is a forward pass on the device; its one boolean is what the loop reads."""
     xs, ys = x[:cfg.check_n], y[:cfg.check_n]
 
     def reached(m, step):
-        acc = metrics.accuracy(metrics.forward_all(m, xs)[0], ys)
+        acc = (metrics.forward_all(m, xs)[0].argmax(1) == ys).float().mean()
         if trace is not None:
-            trace.append([step, round(acc, 4)])
-        return acc >= criterion
+            trace.append([step, round(acc.item(), 4)])
+        return acc.double() >= criterion  # as the float the check compared before: exact at the boundary
 
     if trace is not None:
         reached(model, 0)
-    return train_task(model, opt, x, y, make_loss("ce"), batch_size=cfg.batch_size, gen=gen, epochs=None,
+    return train_task(model, opt, x, y, CE, batch_size=cfg.batch_size, gen=gen, epochs=None,
                       max_steps=cfg.max_steps, until=reached, check_every=cfg.check_every, on_step=on_step)
 
 
 def drift(model, trace):
-    """A step hook: gradient norm and distance from the weights at the start, per step (task 2)."""
+    """A step hook: gradient norm and distance from the weights at the start, per step (task 2),
+    kept on the device and read once, when the task is learned (`read`)."""
     w0 = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
+    norms, changes = [], []
 
-    def hook(step):
-        trace["grad_norm"].append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item())
-        trace["weight_change"].append((torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm().item())
+    def hook():
+        norms.append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())))
+        changes.append((torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm())
+
+    def read():
+        if norms:
+            trace["grad_norm"], trace["weight_change"] = torch.stack([torch.stack(norms), torch.stack(changes)]).tolist()
+    hook.read = read
     return hook
 
 
@@ -92,6 +103,8 @@ def setting_phase(cfg, data, tasks, name, lr, reset) -> Phase:
                 opt = make_optimizer(name, model.parameters(), lr)
             hook = drift(model, curves) if k == 1 else None
             first.append(to_criterion(cfg, model, opt, x, y, gen, cfg.criterion, hook, conv["first"] if k == 0 else None))
+            if hook is not None:
+                hook.read()
             emit({"event": "tick", "task": k, "phase": f"learn task {k + 1}", "steps": first[-1]})
         end = copy.deepcopy((model.state_dict(), opt.state_dict()))
 

@@ -11,6 +11,7 @@ from ..train import Hooks
 class Method(Hooks):
     """Fine-tuning: train on each task's data as it comes. The baseline every remedy changes one thing of."""
     name = "finetune"
+    capturable = False  # the remedies' hooks draw batches and read state on the host: eager steps
 
     def __init__(self, cfg, num_classes: int):
         self.cfg, self.num_classes = cfg, num_classes
