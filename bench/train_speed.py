@@ -1,6 +1,6 @@
 """How fast is clviz's trainer, against the floor and against the textbook way? Run by hand:
 
-    python bench/train_speed.py [--epochs 2] [--repeats 3] [--batch-size 64] [--seeds 1,4,8]
+    python bench/train_speed.py [--epochs 2] [--repeats 3] [--batch-size 64] [--seeds 1,4,8] [--device cuda]
 
 The same work three ways, in one process, alternating, several repeats (medians and ratios):
   1. clviz     run_sequential with all instrumentation on: per-epoch evaluation (accuracy per
@@ -9,7 +9,11 @@ The same work three ways, in one process, alternating, several repeats (medians 
   2. bare      a hand-written loop over preloaded tensors with randperm index slicing, nothing else
                (the floor for this hardware);
   3. textbook  torchvision dataset + ToTensor/Normalize transforms + DataLoader(shuffle=True);
-and, to show where the time goes, clviz's loop with the instrumentation off.
+and, to show where the time goes, clviz's loop with the instrumentation off. The bare loop uses the
+same fused optimizer as clviz (the best simple alternative, not a slow one).
+On `--device cuda` the data lives on the GPU and two more ways run: clviz's loop with the step
+eager (no CUDA graph), and the bare loop with its step captured as one CUDA graph and replayed
+(the floor on a GPU, as ../shared/gpu/floor.py). Times include a synchronise at the end.
 Work: Split-MNIST-shaped data (60,000 x 28 x 28, 5 tasks of 2 classes), the default MLP
 (784-256-256-10), Adam 1e-3. Real Fashion-MNIST files when found (Debian's dataset-fashion-mnist
 has MNIST's shape), otherwise synthetic data of that shape written as IDX files, so that the
@@ -36,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from clviz import data as D  # noqa: E402
 from clviz import models  # noqa: E402
 from clviz.ensemble import BatchedNet  # noqa: E402
-from clviz.experiments import make, probes  # noqa: E402
+from clviz.experiments import make  # noqa: E402
+from clviz.experiments.common import probes  # noqa: E402
 from clviz.losses import make_loss  # noqa: E402
 from clviz.train import generators, make_optimizer, run_sequential, train_task  # noqa: E402
 
@@ -55,14 +60,25 @@ def write_synthetic_idx(root: Path):
     return root
 
 
+DEVICE = "cpu"  # set by --device
+
+
 def build(seed=0):
     torch.manual_seed(seed)
-    return models.mlp(784, (256, 256), 10)
+    return models.mlp(784, (256, 256), 10).to(DEVICE)
 
 
 def build_seeds(seeds):
     """The model of `seeds` copies: one MLP, or a BatchedNet of copies initialised as seeds 0..N-1."""
     return BatchedNet([build(i) for i in range(seeds)]) if seeds > 1 else build()
+
+
+def adam(params, **kw):
+    """Adam with the fused kernel where the device has one (as clviz's make_optimizer)."""
+    try:
+        return torch.optim.Adam(params, lr=1e-3, fused=True, **kw)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=1e-3, **kw)
 
 
 def way_clviz(data, args, seeds=1):
@@ -74,30 +90,68 @@ def way_clviz(data, args, seeds=1):
     assert sum(e["event"] == "task_end" for e in events) == len(TASKS)
 
 
-def way_clviz_plain(data, args, seeds=1):
-    """clviz's training loop alone (train_task, fused optimizer), no instrumentation."""
+def way_clviz_plain(data, args, seeds=1, graph=None):
+    """clviz's training loop alone (train_task, fused optimizer), no instrumentation; on CUDA its
+    step is a CUDA graph unless graph=False."""
     model = build_seeds(seeds)
     opt = make_optimizer("adam", model.parameters(), 1e-3)
     gen = generators(0, seeds if seeds > 1 else 0)
+    loss = make_loss("ce")
     for t in TASKS:
         x, y = data.subset(t)
-        train_task(model, opt, x, y, make_loss("ce"), batch_size=args.batch_size, gen=gen, epochs=args.epochs)
+        train_task(model, opt, x, y, loss, batch_size=args.batch_size, gen=gen, epochs=args.epochs, graph=graph)
+    return model
 
 
 def way_bare(data, args):
     model = build()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = adam(model.parameters())
     g = torch.Generator().manual_seed(0)
     for t in TASKS:
         x, y = data.subset(t)
         for _ in range(args.epochs):
-            idx = torch.randperm(len(x), generator=g)
+            idx = torch.randperm(len(x), generator=g).to(x.device)
             for i in range(len(x) // args.batch_size):
                 j = idx[i * args.batch_size:(i + 1) * args.batch_size]
                 loss = F.cross_entropy(model(x[j]), y[j])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+    return model
+
+
+def way_bare_graph(data, args):
+    """The bare loop with its step captured as one CUDA graph (static batch buffers, as the
+    PyTorch documentation's whole-network capture): the floor on a GPU."""
+    model, bs = build(), args.batch_size
+    opt = adam(model.parameters(), capturable=True)
+    sx = torch.zeros(bs, 784, device=DEVICE)
+    sy = torch.zeros(bs, dtype=torch.long, device=DEVICE)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(sx), sy).backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        F.cross_entropy(model(sx), sy).backward()
+        opt.step()
+    g = torch.Generator().manual_seed(0)
+    for t in TASKS:
+        x, y = data.subset(t)
+        x = x.reshape(len(x), -1)
+        for _ in range(args.epochs):
+            idx = torch.randperm(len(x), generator=g).to(x.device)
+            xs, ys = x[idx], y[idx]
+            for i in range(len(x) // bs):
+                sx.copy_(xs[i * bs:(i + 1) * bs])
+                sy.copy_(ys[i * bs:(i + 1) * bs])
+                graph.replay()
+    return model
 
 
 def way_textbook(root, args, cls, mean, std):
@@ -112,6 +166,7 @@ def way_textbook(root, args, cls, mean, std):
         loader = DataLoader(Subset(ds, idx), batch_size=args.batch_size, shuffle=True, drop_last=True)
         for _ in range(args.epochs):
             for xb, yb in loader:
+                xb, yb = xb.to(DEVICE, non_blocking=True), yb.to(DEVICE, non_blocking=True)
                 loss = F.cross_entropy(model(xb), yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -119,19 +174,28 @@ def way_textbook(root, args, cls, mean, std):
 
 
 def matmul_peak(n=2048, reps=5):
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     a @ b
     times = []
     for _ in range(reps):
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         times.append(time.perf_counter() - t)
     return 2 * n ** 3 / min(times) / 1e9
 
 
+def sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(fn):
+    sync()
     t = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - t
 
 
@@ -141,7 +205,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seeds", default="1,4,8")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     from torchvision import datasets
 
     tmp = None
@@ -151,18 +218,22 @@ def main():
         root, source = write_synthetic_idx(Path(tmp.name)), "synthetic, MNIST-shaped (IDX files)"
     else:
         source = f"Fashion-MNIST from {root}"
-    data = D.load("fashion-mnist", root)
+    data = D.load("fashion-mnist", root, device=DEVICE)
     cls = datasets.FashionMNIST
     params = sum(p.numel() for p in build().parameters())
     samples = sum(len(data.subset(t)[0]) // args.batch_size * args.batch_size for t in TASKS) * args.epochs
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}; data: {source}")
+    card = f", {torch.cuda.get_device_name(0)}" if DEVICE == "cuda" else ""
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads{card}, "
+          f"torch {torch.__version__}; device {DEVICE}; data: {source}")
     print(f"work: 5 tasks x {args.epochs} epochs, batch {args.batch_size}, MLP with {params:,} parameters, "
           f"{samples:,} training samples; {args.repeats} repeats, alternating\n")
     ways = {"clviz (instrumented)": lambda: way_clviz(data, args), "bare loop": lambda: way_bare(data, args),
             "textbook DataLoader": lambda: way_textbook(root, args, cls, data.mean, data.std),
             "clviz loop, no instr.": lambda: way_clviz_plain(data, args)}
+    if DEVICE == "cuda":
+        ways["clviz loop, eager"] = lambda: way_clviz_plain(data, args, graph=False)
+        ways["bare, CUDA graph"] = lambda: way_bare_graph(data, args)
     times = {k: [] for k in ways}
     for _ in range(args.repeats):
         for k, fn in ways.items():
