@@ -14,6 +14,10 @@ this process (one thread, as the workers) to check they are the very numbers.
 the others finish, and pressing Train again there finishes too.
 `restart`: 6 sessions; after the first result the server is killed (SIGKILL) and started again:
 every stored entry is whole, and pressing Train again in each page finishes the rest.
+In a seminar the N browsers run on N laptops, not on the server: here they share its cores. So
+the room's browsers run at `--room-nice` (default 19: they take what the server leaves, as other
+machines would), while the bystander's browser, whose draw times are measured, runs at normal
+priority. `--room-nice 0` puts every browser on an equal footing with the server (the worst case).
 The short version runs in the tests (tests/test_seminar.py).
 """
 from __future__ import annotations
@@ -142,6 +146,14 @@ class Memory(threading.Thread):
 
 # ---------------------------------------------------------------- browsers
 
+def niced(level: int, where: Path) -> Path:
+    """A Chromium that starts at niceness `level` (its child processes inherit it)."""
+    exe = where / "chromium-niced"
+    exe.write_text(f'#!/bin/sh\nexec nice -n {level} "{CHROMIUM}" "$@"\n')
+    exe.chmod(0o755)
+    return exe
+
+
 def open_and_train(browser, url):
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(url, timeout=120_000)
@@ -209,10 +221,10 @@ def link(server, seed, epochs):
     return f"{server.url}/probe?seed={seed}&probe_epochs={epochs}"
 
 
-def room(browser, server, n, epochs, log):
-    by = Bystander(browser, server.url)
+def room(browser, server, n, epochs, log, by_browser=None):
+    by = Bystander(by_browser or browser, server.url)
     idle = [by.visit() for _ in range(5)]  # the same visits on an idle server: the reference
-    idle_tab = fresh_tab(browser, server.url + "/savings")
+    idle_tab = fresh_tab(by_browser or browser, server.url + "/savings")
     alone_page = open_and_train(browser, link(server, 1000, epochs))
     t = time.perf_counter()
     while state(alone_page) != "done":
@@ -332,6 +344,8 @@ def main(argv=None):
     a.add_argument("--sessions", type=int, default=30)
     a.add_argument("--epochs", type=int, default=5, help="epochs per task of each Probe run (digits)")
     a.add_argument("--scenario", choices=["room", "kill-worker", "restart"], default="room")
+    a.add_argument("--room-nice", type=int, default=19,
+                   help="niceness of the room's browsers (19: as if on their own machines; 0: equal to the server)")
     a.add_argument("--json", help="also write the figures here")
     args = a.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -342,7 +356,12 @@ def main(argv=None):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             if args.scenario == "room":
-                out = room(browser, server, args.sessions, args.epochs, log)
+                room_browser = browser
+                if args.room_nice:
+                    room_browser = pw.chromium.launch(executable_path=str(niced(args.room_nice, tmp)), headless=True,
+                                                      args=FLAGS)
+                out = room(room_browser, server, args.sessions, args.epochs, log, by_browser=browser)
+                out["room browsers' niceness"] = args.room_nice
                 server.stop()
                 out.update(check_results(tmp / "cache", range(args.sessions), args.epochs))
             elif args.scenario == "kill-worker":
