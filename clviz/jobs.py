@@ -119,8 +119,10 @@ class JobQueue:
         self.ctx = mp.get_context("forkserver")
         # the forkserver imports these once and every worker is forked with them loaded: torch and
         # the engine (2 s), torch._dynamo (1.0 s: the first optimizer a process builds imports it),
-        # scikit-learn's datasets (0.9 s: the bundled digits) and torchvision's readers
-        self.ctx.set_forkserver_preload(["clviz.experiments", "torch._dynamo", "sklearn.datasets", "torchvision.datasets"])
+        # scikit-learn's datasets (0.9 s: the bundled digits) and torchvision's readers; and
+        # clviz.workerinit, which keeps a worker from running the server's page script again
+        self.ctx.set_forkserver_preload(["clviz.workerinit", "clviz.experiments", "torch._dynamo", "sklearn.datasets",
+                                         "torchvision.datasets"])
 
     def warm_up(self):
         """Start the forkserver now (it imports torch and the engine: seconds), not at the first Train."""

@@ -25,7 +25,7 @@ from .data import CACHE
 ROOT = CACHE / "results"
 NOT_IN_KEY = ("data_dir",)  # where the files are does not change the result
 ENGINE = Path(__file__).resolve().parent
-NOT_IN_HASH = ("ui.py", "charts.py", "jobs.py", "__main__.py", "report.py")  # they only show results
+NOT_IN_HASH = ("ui.py", "charts.py", "jobs.py", "workerinit.py", "__main__.py", "report.py")  # they only show results
 
 
 @lru_cache(maxsize=1)

@@ -68,6 +68,20 @@ def test_same_config_joins_and_owner_limit(q):
     assert q.submit(quick(2), "cpu", owner="you").status == "queued"  # others still get in
 
 
+def test_a_worker_does_not_run_the_servers_main_script(q, tmp_path, monkeypatch):
+    """Under Streamlit the server's __main__ is the page script that pressed Train; multiprocessing
+    would import it again in every worker (a page run in bare mode before each job)."""
+    import types
+    marker = tmp_path / "ran"
+    page = tmp_path / "page.py"
+    page.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert wait(q.submit(quick(seed=7), "cpu")).status == "done"
+    assert not marker.exists()
+
+
 def test_queue_bound():
     q = jobs.JobQueue(workers=1, threads=1, max_queued=2)
     try:
