@@ -243,15 +243,20 @@ class Hooks:
 
 def evaluate(model, x, y, num_classes, tasks, seen, forward=metrics.forward_all):
     """Test metrics of one model: accuracy per task, on the seen and on all classes, loss on the
-    seen classes, and the latent layer's sparsity, from one forward pass over (x, y)."""
+    seen classes, and the latent layer's sparsity, from one forward pass over (x, y); of a
+    BatchedNet, a list with each copy's, from one pass of all copies."""
     return summarise(*forward(model, x), y, num_classes, tasks, seen)
 
 
 def summarise(z, h, y, num_classes, tasks, seen):
     """`evaluate` from the logits and latent features of a forward pass already made."""
-    st = metrics.ClassStats(z, y, num_classes)
-    return {"acc_tasks": [st.acc(t) for t in tasks], "acc_seen": st.acc(seen),
-            "acc_all": st.acc(range(num_classes)), "val_loss": st.loss_on(seen), "sparsity": metrics.sparsity(h)}
+    if z.dim() == 3:  # (copies, samples, classes)
+        stats, sparse = metrics.ClassStats.per_copy(z, y, num_classes), metrics.sparsity(h)
+    else:
+        stats, sparse = [metrics.ClassStats(z, y, num_classes)], [metrics.sparsity(h)]
+    out = [{"acc_tasks": [st.acc(t) for t in tasks], "acc_seen": st.acc(seen), "acc_all": st.acc(range(num_classes)),
+            "val_loss": st.loss_on(seen), "sparsity": sp} for st, sp in zip(stats, sparse)]
+    return out if z.dim() == 3 else out[0]
 
 
 def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, epochs=1, batch_size=128,
@@ -270,6 +275,7 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
     emit = on_event or (lambda ev: None)
     copies = getattr(model, "n_copies", 0)
     views = (lambda: [model.copy(i) for i in range(copies)]) if copies else (lambda: [model])
+    each = lambda r: r if isinstance(r, list) else [r]  # noqa: E731 - a BatchedNet's evaluation: a list per copy
     gen = generators(seed, copies)
     base_loss = loss_fn
     loss_fn = lambda m, x, y: method.loss(m, x, y, base_loss)  # noqa: E731
@@ -296,8 +302,8 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
 
         def on_epoch(e, loss):
             row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / max(copies, 1),
-                   **metrics.mean_std([evaluate(v, x_live, y_live, data.num_classes, tasks, seen, method.forward)
-                                       for v in views()])}
+                   **metrics.mean_std(each(evaluate(model, x_live, y_live, data.num_classes, tasks, seen,
+                                                    method.forward)))}
             row.pop("val_loss", None), row.pop("val_loss_std", None)
             hist["curve"].append(row)
             emit({"event": "epoch_end", **row})

@@ -51,6 +51,18 @@ def test_forgetting_on_a_hand_built_matrix():
     assert metrics.forgetting(m2) == pytest.approx([0.0])
 
 
+def test_class_stats_per_copy_equal_each_copys_own():
+    g = torch.Generator().manual_seed(3)
+    z, y = torch.randn(4, 50, 6, generator=g), torch.randint(0, 5, (50,), generator=g)  # class 5 absent
+    for st, zi in zip(metrics.ClassStats.per_copy(z, y, 6), z):
+        own = metrics.ClassStats(zi, y, 6)
+        assert (st.right, st.count) == (own.right, own.count)
+        assert st.loss == pytest.approx(own.loss, rel=1e-6)
+        assert st.acc([0, 1]) == pytest.approx(metrics.acc_on(zi, y, [0, 1]), abs=1e-7)  # float32 mean there
+    h = torch.relu(torch.randn(3, 20, 8, generator=g))
+    assert metrics.sparsity(h) == [metrics.sparsity(hi) for hi in h]
+
+
 def test_grad_accumulator_sums_the_norms():
     torch.manual_seed(0)
     m = models.mlp(10, (8, 6), 4)

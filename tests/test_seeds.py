@@ -28,6 +28,12 @@ def test_batched_equals_separate_runs(loss, opt):
     for i, (m, _) in enumerate(separate):
         for (name, a), (_, b) in zip(m.named_parameters(), batched.copy(i).named_parameters()):
             assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), (loss, opt, i, name, (a - b).abs().max())
+    # the live curve: all copies evaluated in one pass, each copy's figures as its own run's
+    for row, *rows in zip(hist["curve"], *(h["curve"] for _, h in separate)):
+        for key in ("acc_seen", "acc_all", "sparsity"):
+            assert row[key] == pytest.approx(sum(r[key] for r in rows) / 3, abs=1e-6), (key, row["step"])
+            assert row[f"{key}_std"] == pytest.approx(torch.tensor([r[key] for r in rows]).std(unbiased=False).item(),
+                                                      abs=1e-6)
     accs = [h["tasks"][-1]["acc_seen"] for _, h in separate]
     assert hist["tasks"][-1]["acc_seen"] == pytest.approx(sum(accs) / 3, abs=1e-6)
     assert hist["tasks"][-1]["acc_seen_std"] == pytest.approx(torch.tensor(accs).std(unbiased=False).item(), abs=1e-6)
