@@ -15,9 +15,10 @@ the others finish, and pressing Train again there finishes too.
 `restart`: 6 sessions; after the first result the server is killed (SIGKILL) and started again:
 every stored entry is whole, and pressing Train again in each page finishes the rest.
 In a seminar the N browsers run on N laptops, not on the server: here they share its cores. So
-the room's browsers run at `--room-nice` (default 19: they take what the server leaves, as other
-machines would), while the bystander's browser, whose draw times are measured, runs at normal
-priority. `--room-nice 0` puts every browser on an equal footing with the server (the worst case).
+the room's browsers run under SCHED_IDLE (`--room idle`, the default: they get only the CPU time
+that the server and its workers leave, as other machines would; a plain `nice` does not hold, as
+Chromium resets its processes' niceness), while the bystander's browser, whose draw times are
+measured, runs normally. `--room normal` puts every browser on an equal footing with the server.
 The short version runs in the tests (tests/test_seminar.py).
 """
 from __future__ import annotations
@@ -146,10 +147,10 @@ class Memory(threading.Thread):
 
 # ---------------------------------------------------------------- browsers
 
-def niced(level: int, where: Path) -> Path:
-    """A Chromium that starts at niceness `level` (its child processes inherit it)."""
-    exe = where / "chromium-niced"
-    exe.write_text(f'#!/bin/sh\nexec nice -n {level} "{CHROMIUM}" "$@"\n')
+def idle_chromium(where: Path) -> Path:
+    """A Chromium under the SCHED_IDLE policy, which its child processes inherit."""
+    exe = where / "chromium-idle"
+    exe.write_text(f'#!/bin/sh\nexec chrt --idle 0 "{CHROMIUM}" "$@"\n')
     exe.chmod(0o755)
     return exe
 
@@ -162,8 +163,10 @@ def open_and_train(browser, url):
 
 
 def state(page) -> str:
-    """done | failed | waiting, from what the page shows."""
-    if page.get_by_text("trained in").count() or page.get_by_text("cached result").count():
+    """done | failed | waiting, from what the page shows (a page whose session reconnected shows
+    the result from the store)."""
+    if (page.get_by_text("trained in").count() or page.get_by_text("cached result").count()
+            or page.get_by_text("Stored result for these settings").count()):
         return "done"
     if page.get_by_text("stopped unexpectedly").count():
         return "failed"
@@ -241,7 +244,7 @@ def room(browser, server, n, epochs, log, by_browser=None):
         pages.append(p)
     pressed, arrived, draws = {}, {}, []
     t0 = time.perf_counter()
-    deadline = time.time() + 60 * 30
+    deadline = time.time() + 60 * 15
     while len(arrived) < n and time.time() < deadline:
         for i, p in enumerate(pages):  # ... and each presses Train as soon as its button is there
             if i not in pressed:
@@ -254,6 +257,7 @@ def room(browser, server, n, epochs, log, by_browser=None):
         if pressed and len(arrived) < n:
             draws.append(by.visit())
     mem.stop.set()
+    stuck = {i: p.inner_text("body")[-300:] for i, p in enumerate(pages) if i not in arrived}
     bad = tracebacks(pages, log)
     first = min(pressed, key=pressed.get)  # the head of the queue
     return {"sessions": n, "epochs": epochs, "job alone (s)": round(alone, 2),
@@ -266,7 +270,7 @@ def room(browser, server, n, epochs, log, by_browser=None):
             "bystander on an idle server, median (s)": round(statistics.median(idle), 3),
             "a fresh tab on an idle server (s)": round(idle_tab, 2),
             "peak server RSS (MB)": round(mem.peak_server), "peak server + workers PSS (MB)": round(mem.peak_total),
-            "tracebacks": bad}
+            "tracebacks": bad, "pages without a result (their last words)": stuck}
 
 
 def check_results(cache: Path, seeds, epochs, recompute=3):
@@ -344,8 +348,8 @@ def main(argv=None):
     a.add_argument("--sessions", type=int, default=30)
     a.add_argument("--epochs", type=int, default=5, help="epochs per task of each Probe run (digits)")
     a.add_argument("--scenario", choices=["room", "kill-worker", "restart"], default="room")
-    a.add_argument("--room-nice", type=int, default=19,
-                   help="niceness of the room's browsers (19: as if on their own machines; 0: equal to the server)")
+    a.add_argument("--room", choices=["idle", "normal"], default="idle",
+                   help="the room's browsers under SCHED_IDLE (as if on their own machines) or as the server")
     a.add_argument("--json", help="also write the figures here")
     args = a.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -357,11 +361,11 @@ def main(argv=None):
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             if args.scenario == "room":
                 room_browser = browser
-                if args.room_nice:
-                    room_browser = pw.chromium.launch(executable_path=str(niced(args.room_nice, tmp)), headless=True,
+                if args.room == "idle":
+                    room_browser = pw.chromium.launch(executable_path=str(idle_chromium(tmp)), headless=True,
                                                       args=FLAGS)
                 out = room(room_browser, server, args.sessions, args.epochs, log, by_browser=browser)
-                out["room browsers' niceness"] = args.room_nice
+                out["room's browsers"] = args.room
                 server.stop()
                 out.update(check_results(tmp / "cache", range(args.sessions), args.epochs))
             elif args.scenario == "kill-worker":
