@@ -17,9 +17,10 @@ spec.loader.exec_module(seminar)
 
 def test_three_browsers_press_train_at_once(tmp_path):
     out = seminar.main(["--sessions", "3", "--epochs", "1", "--json", str(tmp_path / "r.json")])
-    assert out["results"] == 3 and out["stored"] == 3 and out["missing"] == []
+    assert out["results stored"] == 3 and out["results shown in their tabs"] == 3
+    assert out["stored"] == 3 and out["missing"] == []
     assert out["recomputed equal"] == [True, True, True]  # the workers' numbers are the engine's numbers
-    assert out["tracebacks"] == []
-    assert out["bystander visits while the queue drained"] >= 1
+    assert out["tracebacks"] == [] and out["pages without a result (their last words)"] == {}
+    assert out["bystander error"] is None and out["bystander visits while the queue drained"] >= 1
     # one worker on this machine's cores: the first result about as fast as a run alone
-    assert out["first result (s, from its press)"] < 3 * out["job alone (s)"] + 5
+    assert out["first result stored (s, from the first press)"] < 3 * out["job alone (s, press -> shown)"] + 5
