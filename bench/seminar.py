@@ -15,10 +15,11 @@ the others finish, and pressing Train again there finishes too.
 `restart`: 6 sessions; after the first result the server is killed (SIGKILL) and started again:
 every stored entry is whole, and pressing Train again in each page finishes the rest.
 In a seminar the N browsers run on N laptops, not on the server: here they share its cores. So
-the room's browsers run under SCHED_IDLE (`--room idle`, the default: they get only the CPU time
-that the server and its workers leave, as other machines would; a plain `nice` does not hold, as
-Chromium resets its processes' niceness), while the bystander's browser, whose draw times are
-measured, runs normally. `--room normal` puts every browser on an equal footing with the server.
+the room (its browsers, Playwright's driver, this script's loop) runs under SCHED_IDLE (`--room
+idle`, the default: it gets only the CPU time that the server and its workers leave, as other
+machines would; a plain `nice` does not hold, as Chromium resets its processes' niceness), while
+the bystander, whose draw times are measured, has a thread, a driver and a browser of its own
+that run normally. `--room normal` puts the room on an equal footing with the server.
 The short version runs in the tests (tests/test_seminar.py).
 """
 from __future__ import annotations
@@ -147,14 +148,6 @@ class Memory(threading.Thread):
 
 # ---------------------------------------------------------------- browsers
 
-def idle_chromium(where: Path) -> Path:
-    """A Chromium under the SCHED_IDLE policy, which its child processes inherit."""
-    exe = where / "chromium-idle"
-    exe.write_text(f'#!/bin/sh\nexec chrt --idle 0 "{CHROMIUM}" "$@"\n')
-    exe.chmod(0o755)
-    return exe
-
-
 def open_and_train(browser, url):
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(url, timeout=120_000)
@@ -263,12 +256,9 @@ def stored_times(results: Path) -> dict[str, float]:
     return out
 
 
-def room(browser, server, n, epochs, log, results: Path):
+def room(browser, server, n, epochs, log, results: Path, by: BystanderThread):
     """When results land is read from the store (each file's time), not from the room's tabs,
     which may be slow to show it; at the end every tab must show its result."""
-    by = BystanderThread(server.url)
-    by.start()
-    by.ready.wait()
     alone_page = open_and_train(browser, link(server, 1000, epochs))
     t = time.perf_counter()
     while state(alone_page) != "done":
@@ -408,16 +398,19 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp(prefix="clviz-seminar-"))
     log = tmp / "server.log"
     server = Server(tmp / "cache", log).start()
+    policy = os.sched_getscheduler(0)
     try:
+        if args.scenario == "room":  # the bystander first, scheduled as this thread is now
+            by = BystanderThread(server.url)
+            by.start()
+            by.ready.wait()
+            if args.room == "idle":  # then this thread: the room's driver and browsers inherit it
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             if args.scenario == "room":
-                room_browser = browser
-                if args.room == "idle":
-                    room_browser = pw.chromium.launch(executable_path=str(idle_chromium(tmp)), headless=True,
-                                                      args=FLAGS)
-                out = room(room_browser, server, args.sessions, args.epochs, log, tmp / "cache" / "results")
-                out["room's browsers"] = args.room
+                out = room(browser, server, args.sessions, args.epochs, log, tmp / "cache" / "results", by)
+                out["room"] = args.room
                 server.stop()
                 out.update(check_results(tmp / "cache", range(args.sessions), args.epochs))
             elif args.scenario == "kill-worker":
@@ -427,6 +420,7 @@ def main(argv=None):
             browser.close()
     finally:
         server.stop()
+        os.sched_setscheduler(0, policy, os.sched_param(0))
     out = {"scenario": args.scenario, "cores": os.cpu_count(), **out}
     print(json.dumps(out, indent=1))
     if args.json:
