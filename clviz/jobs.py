@@ -88,15 +88,8 @@ def worker_settings() -> dict:
             "env": {k: os.environ[k] for k in ENV_TO_WORKER if k in os.environ}}
 
 
-# Workers yield the CPU to the server, whose page scripts answer the room: a page draws first and
-# training takes the rest. (With 30 browsers on the server's own two cores at equal priority,
-# this starved the training; in a room the browsers run on the students' machines.)
-WORKER_NICE = 10
-
-
 def _work(cfg, device, threads, settings, conn):
     """The worker process: run one config, sending ("event", ev)... then ("done", result) or ("error", message)."""
-    os.nice(WORKER_NICE)
     torch.set_num_threads(threads)
     os.environ.update(settings["env"])
     store.ROOT, D.CACHE_DATA, D.SYSTEM_DIRS = Path(settings["store_root"]), Path(settings["cache_data"]), settings["system_dirs"]

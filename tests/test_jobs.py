@@ -100,8 +100,6 @@ def test_cancel_kills_the_worker_and_a_retry_works(q):
     assert b.status == "cancelled" and q.position(b) == 0
     wait_for(lambda: a.rows)  # training for real
     pid = a.proc.pid
-    nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-    assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + jobs.WORKER_NICE)  # the server's pages come first
     q.cancel(a)
     wait(a)
     assert a.status == "cancelled" and not a.proc.is_alive()
