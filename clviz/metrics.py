@@ -103,11 +103,9 @@ class GradAccumulator:
     def __init__(self, model):
         self.named = list(model.named_parameters())
         self.copies = getattr(model, "n_copies", 0)
-        self.reset()
+        self.acc = [torch.zeros(self.copies or (), device=p.device) for _, p in self.named]
 
     def reset(self):
-        if not hasattr(self, "acc"):
-            self.acc = [torch.zeros(self.copies or (), device=p.device) for _, p in self.named]
         torch._foreach_zero_(self.acc)  # in place: a captured CUDA graph of the step adds into these very tensors
 
     def step(self):

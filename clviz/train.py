@@ -184,7 +184,6 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
     batches; the last incomplete batch is dropped (BatchNorm cannot train on a single sample).
     `on_step()` runs after each backward pass. `graph`: capture the step as a CUDA graph
     (`Stepper`); by default on CUDA when there is no `on_step`, which may do host work.
-    `until` may return a device tensor: it is read once per check, the only sync inside an epoch.
     """
     n, steps, epoch = len(x), 0, 0
     nb = max(1, n // batch_size)
@@ -198,7 +197,7 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
             steps += 1
             # the stopping test: every step for the first 100 (exact counts for quick learners),
             # then every `check_every` steps (it costs a forward pass)
-            if until is not None and (steps <= 100 or steps % check_every == 0) and bool(until(model, steps)):
+            if until is not None and (steps <= 100 or steps % check_every == 0) and until(model, steps):
                 return steps
             if max_steps is not None and steps >= max_steps:
                 return steps
@@ -275,7 +274,6 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
     emit = on_event or (lambda ev: None)
     copies = getattr(model, "n_copies", 0)
     views = (lambda: [model.copy(i) for i in range(copies)]) if copies else (lambda: [model])
-    each = lambda r: r if isinstance(r, list) else [r]  # noqa: E731 - a BatchedNet's evaluation: a list per copy
     gen = generators(seed, copies)
     base_loss = loss_fn
     loss_fn = lambda m, x, y: method.loss(m, x, y, base_loss)  # noqa: E731
@@ -300,10 +298,10 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
         x, y = method.before_task(model, k, *data.subset(classes))
         seen = [c for t in tasks[:k + 1] for c in t]
 
-        def on_epoch(e, loss):
+        def on_epoch(e, loss):  # all copies of a BatchedNet in one pass: a record per copy
+            recs = evaluate(model, x_live, y_live, data.num_classes, tasks, seen, method.forward)
             row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / max(copies, 1),
-                   **metrics.mean_std(each(evaluate(model, x_live, y_live, data.num_classes, tasks, seen,
-                                                    method.forward)))}
+                   **metrics.mean_std(recs if copies else [recs])}
             row.pop("val_loss", None), row.pop("val_loss_std", None)
             hist["curve"].append(row)
             emit({"event": "epoch_end", **row})

@@ -45,14 +45,14 @@ CE = make_loss("ce")  # one loss function for every phase: a run's step is made 
 def to_criterion(cfg, model, opt, x, y, gen, criterion, on_step=None, trace=None):
     """Steps until the accuracy on (at most) cfg.check_n of the training samples reaches
     `criterion`; with `trace`, the [step, accuracy] of every check, from step 0 on.
-    The check is a forward pass on the device; its one boolean is what the loop reads."""
+    A check is a forward pass on the device and one number read back (the loop's one sync)."""
     xs, ys = x[:cfg.check_n], y[:cfg.check_n]
 
     def reached(m, step):
-        acc = (metrics.forward_all(m, xs)[0].argmax(1) == ys).float().mean()
+        acc = metrics.accuracy(metrics.forward_all(m, xs)[0], ys)
         if trace is not None:
-            trace.append([step, round(acc.item(), 4)])
-        return acc.double() >= criterion  # as the float the check compared before: exact at the boundary
+            trace.append([step, round(acc, 4)])
+        return acc >= criterion
 
     if trace is not None:
         reached(model, 0)
