@@ -28,3 +28,8 @@ def params(model) -> dict:
 
 def frozen(model) -> dict:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def anchored(model, importance: dict, anchor: dict):
+    """sum over the weights of importance * (theta - anchor)^2: EWC's and SI's quadratic penalty."""
+    return sum((importance[n] * (p - anchor[n]) ** 2).sum() for n, p in params(model).items())

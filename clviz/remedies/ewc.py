@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from .base import Method, frozen, params
+from .base import Method, anchored, frozen
 
 
 def fisher_diagonal(model, x, y) -> dict:
@@ -35,8 +35,7 @@ class OnlineEWC(Method):
     def loss(self, model, x, y, base):
         loss, z, h = base(model, x, y)
         if self.fisher is not None:
-            penalty = sum((self.fisher[n] * (p - self.anchor[n]) ** 2).sum() for n, p in params(model).items())
-            loss = loss + 0.5 * self.cfg.ewc_lambda * penalty
+            loss = loss + 0.5 * self.cfg.ewc_lambda * anchored(model, self.fisher, self.anchor)
         return loss, z, h
 
     def after_task(self, model, k, x, y):

@@ -3,7 +3,7 @@ drop in loss is summed along the path, w += -g * delta theta; after the task its
 grows by w / (total change^2 + xi), and the loss gets c * sum Omega (theta - theta*)^2."""
 from __future__ import annotations
 
-from .base import Method, frozen, params
+from .base import Method, anchored, frozen, params
 
 
 class SI(Method):
@@ -23,8 +23,7 @@ class SI(Method):
     def loss(self, model, x, y, base):
         loss, z, h = base(model, x, y)
         if self.omega is not None:
-            penalty = sum((self.omega[n] * (p - self.anchor[n]) ** 2).sum() for n, p in params(model).items())
-            loss = loss + self.cfg.si_c * penalty
+            loss = loss + self.cfg.si_c * anchored(model, self.omega, self.anchor)
         return loss, z, h
 
     def _step_done(self):
