@@ -4,6 +4,9 @@
     {"event": "task_start", "task": k, "classes": [...]}
     {"event": "epoch_end",  "task": k, "epoch": e, "loss": ..., "acc_tasks": [...], "acc_seen": ..., ...}
     {"event": "task_end",   "task": k, ..., "grad_norms": {layer: sum of norms}, plus `extra(model, k, test)`}
+`extra` measures more after each task, from the model and its test pass `test` = (logits,
+latent); of a BatchedNet it gets all copies (and their 3-D pass) and returns a record per copy
+(a list), or one record that all copies share.
     {"event": "done"}
 The UI turns them into live charts, the CLI into a progress bar. A run is stopped by ending its
 worker process (clviz/jobs.py).
@@ -273,7 +276,6 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
     method = method or Hooks()
     emit = on_event or (lambda ev: None)
     copies = getattr(model, "n_copies", 0)
-    views = (lambda: [model.copy(i) for i in range(copies)]) if copies else (lambda: [model])
     gen = generators(seed, copies)
     base_loss = loss_fn
     loss_fn = lambda m, x, y: method.loss(m, x, y, base_loss)  # noqa: E731
@@ -312,13 +314,14 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
                    on_epoch=on_epoch, graph=graph)
         method.after_task(model, k, x, y)
 
-        def record(v):  # one forward pass over the test set serves the metrics and `extra` (probes ...)
-            test = method.forward(v, data.x_test)
-            return {**summarise(*test, data.y_test, data.num_classes, tasks, seen),
-                    **(extra(v, k, test) if extra else {})}
-
+        test = method.forward(model, data.x_test)  # one pass of all copies serves the metrics and `extra`
+        recs = summarise(*test, data.y_test, data.num_classes, tasks, seen)
+        recs = recs if copies else [recs]
+        if extra is not None:
+            ex = extra(model, k, test)
+            recs = [{**r, **e} for r, e in zip(recs, ex if isinstance(ex, list) else [ex] * len(recs))]
         rec = {"task": k, "classes": list(classes), "grad_norms": acc.read() if acc is not None else {},
-               **metrics.mean_std([record(v) for v in views()])}
+               **metrics.mean_std(recs)}
         hist["matrix"].append(rec["acc_tasks"])
         hist["tasks"].append(rec)
         emit({"event": "task_end", **rec})

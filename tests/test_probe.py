@@ -1,6 +1,8 @@
-"""The torch probe against a reference answer (scikit-learn's logistic regression), and its speed."""
+"""The torch probe against a reference answer (scikit-learn's logistic regression), batched
+copies against each copy alone, and its speed."""
 import time
 
+import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -23,6 +25,41 @@ def test_matches_sklearn_logistic_regression():
     ref = LogisticRegression(max_iter=1000).fit(sc.transform(htr.numpy()), ytr.numpy()).score(sc.transform(hte.numpy()), yte.numpy())
     assert 0.5 < ref < 0.99  # a problem that is neither trivial nor hopeless
     assert abs(ours - ref) < 0.02
+
+
+def sklearn_probabilities(h, y, l2):
+    """scikit-learn's converged multinomial logistic regression with the probe's objective: mean
+    cross-entropy + l2/2 |W|^2 (bias free) on standardised features is C = 1 / (l2 n)."""
+    x = StandardScaler().fit_transform(h.numpy())
+    ref = LogisticRegression(C=1 / (l2 * len(y)), tol=1e-10, max_iter=10000).fit(x, y.numpy())
+    return torch.tensor(ref.predict_proba(x)).float()
+
+
+@pytest.mark.parametrize("n, d, k", [(3000, 32, 5), (5000, 256, 10)])
+def test_reaches_the_optimum_of_sklearn(n, d, k):
+    h, y = blobs(n, d, k)
+    ref = sklearn_probabilities(h, y, l2=1e-4)
+    start = torch.softmax(probe.fit(h, y, k, steps=0)(h), 1)  # the ridge start alone is far off
+    ours = torch.softmax(probe.fit(h, y, k)(h), 1)
+    assert (start - ref).abs().max() > 0.3
+    assert (ours - ref).abs().max() < 0.01
+
+
+def test_batched_copies_are_fitted_as_if_alone():
+    """Three copies' features at once, one with a unit that is dead (constant) in it alone: each
+    copy's probe is the one it gets fitted alone, the dead unit has no say."""
+    (h0, y), (h1, _), (h2, _) = (blobs(2000, seed=0), blobs(2000, seed=1), blobs(2000, seed=2))
+    h2[:, 5] = 0.5
+    h = torch.stack([h0, h1, h2])
+    f = torch.stack([h0[:300], h1[:300], h2[:300]])
+    # probabilities: float32 leaves the optimum's flat directions a few 1e-3 of play in the logits
+    together = probe.fit(h, y, 5)(f).softmax(-1)
+    alone = torch.stack([probe.fit(h[i], y, 5)(f[i]) for i in range(3)]).softmax(-1)
+    assert torch.allclose(together, alone, atol=2e-3)
+    without = probe.fit(torch.cat([h2[:, :5], h2[:, 6:]], 1), y, 5)
+    assert torch.allclose(alone[2], without(torch.cat([f[2, :, :5], f[2, :, 6:]], 1)).softmax(-1), atol=2e-3)
+    accs = probe.probe_accuracy(h, y, f, y[:300])
+    assert accs == pytest.approx([probe.probe_accuracy(h[i], y, f[i], y[:300]) for i in range(3)], abs=1.01 / 300)
 
 
 def test_seen_classes_are_relabelled():

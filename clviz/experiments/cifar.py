@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .. import report
 from ..config import Config
-from .common import Experiment, heatmap, joint_phase, per_task, probes, sequential_phase, summary
+from .common import Experiment, heatmap, joint_phase, merge, per_task, probes, sequential_phase, summary
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class CifarConfig(Config):
 
 
 def run(cfg: CifarConfig, data, tasks, rep):
-    extra = lambda m, k, test: {**probes(cfg, m, data, tasks, k, test), **heatmap(m, data, tasks, cfg.heatmap_per_class)}
+    extra = lambda m, k, test: merge(probes(cfg, m, data, tasks, k, test), heatmap(m, data, tasks, cfg.heatmap_per_class))
     hist, hist_bn, j = rep.run([sequential_phase("no_bn", cfg, data, tasks, extra=extra),
                                 sequential_phase("bn", cfg, data, tasks, bn=True), joint_phase(cfg, data, tasks)])
     return {**j, **summary(hist, j["joint_acc"]),

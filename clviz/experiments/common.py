@@ -110,17 +110,29 @@ def views(model):
 def probes(cfg, model, data, tasks, k, test):
     """Linear probe after task k: on the classes seen so far, and on all classes of the split.
     Fitted on the latent features of a fixed subsample of the training set (cfg.probe_fit_n),
-    scored on the whole test set, whose forward pass `test` = (logits, latent) the caller made."""
+    scored on the whole test set, whose forward pass `test` = (logits, latent) the caller made.
+    Of a BatchedNet, a record per copy, all copies' probes fitted at once."""
     sub = probe.fit_subset(len(data.y_train), cfg.probe_fit_n, data.device)
     htr, ytr = metrics.forward_all(model, data.x_train[sub])[1], data.y_train[sub]
-    hte = test[1]
-    seen = all_classes(tasks[:k + 1])
-    return {"probe_seen": probe.probe_accuracy(htr, ytr, hte, data.y_test, seen),
-            "probe_all": probe.probe_accuracy(htr, ytr, hte, data.y_test, all_classes(tasks))}
+    seen, every = (probe.probe_accuracy(htr, ytr, test[1], data.y_test, c) for c in (all_classes(tasks[:k + 1]), all_classes(tasks)))
+    if isinstance(seen, list):
+        return [{"probe_seen": s, "probe_all": a} for s, a in zip(seen, every)]
+    return {"probe_seen": seen, "probe_all": every}
+
+
+def merge(*parts):
+    """An `extra`'s record from parts that are each a record per copy (a list, of a BatchedNet)
+    or one record (a dict: of a single network, or of the first copy only, such as a heatmap)."""
+    n = max((len(p) for p in parts if isinstance(p, list)), default=0)
+    if not n:
+        return {k: v for p in parts for k, v in p.items()}
+    return [{k: v for p in parts for k, v in (p[i] if isinstance(p, list) else p).items()} for i in range(n)]
 
 
 def heatmap(model, data, tasks, per_class):
-    """Latent features of `per_class` test samples per class, sorted by class (rows) x units."""
+    """Latent features of `per_class` test samples per class, sorted by class (rows) x units; of a
+    BatchedNet, of its first copy (unit i of one seed has nothing to do with unit i of another)."""
+    model = views(model)[0]
     idx = torch.cat([(data.y_test == c).nonzero().flatten()[:per_class] for c in all_classes(tasks)])
     _, h = metrics.forward_all(model, data.x_test[idx])
     return {"heatmap": h.cpu().numpy().round(3).tolist(), "heatmap_labels": data.y_test[idx].tolist(),

@@ -12,7 +12,7 @@ from .. import report
 from ..data import DataError
 from ..config import Config
 from ..losses import LOSSES
-from .common import SEQ_KEYS, Experiment, all_classes, per_task, probes, sequential_phase
+from .common import SEQ_KEYS, Experiment, all_classes, merge, per_task, probes, sequential_phase
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ def run(cfg: LossesConfig, data, tasks, rep):
     idx = torch.cat([(data.y_test == c).nonzero().flatten()[:cfg.examples_per_class] for c in all_classes(tasks)])
 
     def extra(m, k, test):
-        sig = torch.sigmoid(test[0][idx])  # the examples' logits, from the test set's forward pass
-        return {**probes(cfg, m, data, tasks, k, test), "example_sigmoid": sig.cpu().numpy().round(4).tolist()}
+        z = test[0][0] if test[0].dim() == 3 else test[0]  # the test pass's logits (of the first copy)
+        sig = torch.sigmoid(z[idx]).cpu().numpy().round(4).tolist()
+        return merge(probes(cfg, m, data, tasks, k, test), {"example_sigmoid": sig})
 
     hists = rep.run([sequential_phase(name, cfg, data, tasks, loss=name, extra=extra,
                                       l2=cfg.l2 if name == "correct_only" else 0.0) for name in LOSSES])

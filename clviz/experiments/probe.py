@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from .. import metrics, report
 from ..config import Config
-from .common import Experiment, joint_phase, new_model, probes, sequential_phase, summary
+from .common import Experiment, joint_phase, new_model, probes, sequential_phase, summary, views
 
 
 @dataclass(frozen=True)
@@ -16,10 +16,10 @@ class ProbeConfig(Config):
 
 
 def run(cfg: ProbeConfig, data, tasks, rep):
-    after = {}  # the weights after each task, of the first seed (the first view of task k is copy 0)
+    after = {}  # the weights after each task, of the first seed (copy 0 of a batched run)
 
     def extra(m, k, test):
-        after.setdefault(k, {n: t.detach().clone() for n, t in m.state_dict().items()})
+        after[k] = {n: t.detach().clone() for n, t in views(m)[0].state_dict().items()}
         return probes(cfg, m, data, tasks, k, test)
 
     hist, j = rep.run([sequential_phase("sequential", cfg, data, tasks, extra=extra), joint_phase(cfg, data, tasks)])
