@@ -76,9 +76,14 @@ def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 30):
     return predict
 
 
-def probe_accuracy(h_tr, y_tr, h_te, y_te, classes=None, **kw):
+def probe_accuracy(h_tr, y_tr, h_te, y_te, classes=None, batched=None, **kw):
     """Fit on the train features of `classes` (all if None), score on their test features: a
-    float, or of (copies, samples, units) features a list, one accuracy per copy (one read)."""
+    float, or of (copies, samples, units) features a list, one accuracy per copy. The copies are
+    fitted at once where `batched` (default: on a GPU, which waits on launches and reads, not on
+    arithmetic); else one by one, each without its own dead units (a CPU: 8 seeds' probes on
+    Fashion-MNIST in 0.59 s, where at once they took 0.72 s)."""
+    if h_tr.dim() == 3 and not (h_tr.is_cuda if batched is None else batched):
+        return [probe_accuracy(a, y_tr, b, y_te, classes, **kw) for a, b in zip(h_tr, h_te)]
     if classes is not None:
         cls = torch.as_tensor(sorted(classes), device=y_tr.device)
         mtr, mte = torch.isin(y_tr, cls), torch.isin(y_te, cls)

@@ -58,8 +58,10 @@ def test_batched_copies_are_fitted_as_if_alone():
     assert torch.allclose(together, alone, atol=2e-3)
     without = probe.fit(torch.cat([h2[:, :5], h2[:, 6:]], 1), y, 5)
     assert torch.allclose(alone[2], without(torch.cat([f[2, :, :5], f[2, :, 6:]], 1)).softmax(-1), atol=2e-3)
-    accs = probe.probe_accuracy(h, y, f, y[:300])
-    assert accs == pytest.approx([probe.probe_accuracy(h[i], y, f[i], y[:300]) for i in range(3)], abs=1.01 / 300)
+    for classes in (None, [3, 1]):  # (as on a GPU: a CPU fits the copies one by one)
+        accs = probe.probe_accuracy(h, y, f, y[:300], classes, batched=True)
+        alone = [probe.probe_accuracy(h[i], y, f[i], y[:300], classes) for i in range(3)]
+        assert accs == pytest.approx(alone, abs=1.01 / 300)
 
 
 def test_seen_classes_are_relabelled():
