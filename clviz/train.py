@@ -146,6 +146,22 @@ class Snapshot:
                       for k, v in opt.state.get(p, {}).items() if torch.is_tensor(v)}
 
     @torch.no_grad()
+    def keep(self, now):
+        """Take the current state where the device flag `now` is set, keep the snapshot where it is
+        not: a lerp of weight 1 or 0 (exact, with no read)."""
+        pairs = list(zip(self.weights + list(self.state.values()), self._live()))
+        fused = [(k, t) for k, t in pairs if k.dtype == torch.float32 and k.device == now.device]
+        if fused:
+            torch._foreach_lerp_([k for k, _ in fused], [t for _, t in fused], now.float())
+        for k, t in pairs:  # the odd one: a counter (an integer), a step count kept on the CPU
+            if not (k.dtype == torch.float32 and k.device == now.device):
+                k.copy_(torch.where(now.to(k.device), t, k))
+
+    def _live(self):
+        return self.params + list(self.model.buffers()) + [
+            v for i, p in enumerate(self.params) for k, v in self.opt.state.get(p, {}).items() if (i, k) in self.state]
+
+    @torch.no_grad()
     def restore(self):
         for t, w in zip(self.params + list(self.model.buffers()), self.weights):
             t.copy_(w)
@@ -178,6 +194,12 @@ def generators(seed, copies=0):
     return torch.Generator().manual_seed(seed)
 
 
+# Steps between reads of a stopping test (`train_task(until=...)`), per device type: on a GPU a
+# read waits until the queue of launched work has run dry, so a check read at every step stalls
+# the replayed CUDA graphs; a CPU computes as it goes, and there a read costs nothing.
+READ_EVERY = {"cuda": 25}
+
+
 def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_steps=None,
                until=None, check_every=10, on_step=None, on_epoch=None, graph=None):
     """Train on (x, y) for `epochs`, or until `until(model, steps)` holds or `max_steps` is reached.
@@ -187,22 +209,30 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
     batches; the last incomplete batch is dropped (BatchNorm cannot train on a single sample).
     `on_step()` runs after each backward pass. `graph`: capture the step as a CUDA graph
     (`Stepper`); by default on CUDA when there is no `on_step`, which may do host work.
+    The stopping test runs every step for the first 100 (exact counts for quick learners), then
+    every `check_every` steps; it may answer with a device tensor, read every READ_EVERY steps
+    (`Stop`): the run ends as if every check had been read.
     """
     n, steps, epoch = len(x), 0, 0
     nb = max(1, n // batch_size)
     step = stepper(model, opt, loss_fn, on_step, graph=x.is_cuda and on_step is None if graph is None else graph)
+    stop = Stop(model, opt, gen, nb, READ_EVERY.get(x.device.type, 1)) if until is not None else None
     model.train()
     while epochs is None or epoch < epochs:
+        if stop is not None:
+            stop.epoch_start()
         xs, ys = shuffled(x, y, order(n, gen).to(x.device))
         loss_sum = torch.zeros((), device=x.device)
         for i in range(nb):
             loss_sum += step(*get_batch(xs, ys, i, batch_size))
             steps += 1
-            # the stopping test: every step for the first 100 (exact counts for quick learners),
-            # then every `check_every` steps (it costs a forward pass)
-            if until is not None and (steps <= 100 or steps % check_every == 0) and until(model, steps):
-                return steps
-            if max_steps is not None and steps >= max_steps:
+            last = max_steps is not None and steps >= max_steps
+            if stop is not None:
+                if steps <= 100 or steps % check_every == 0:
+                    stop.check(until(model, steps), steps)
+                if (last or steps % stop.every == 0) and stop.reached():
+                    return stop.rewind()
+            if last:
                 return steps
         epoch += 1
         mean_loss = loss_sum.item() / nb  # one sync per epoch
@@ -210,7 +240,50 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
             raise TrainingError(f"Training diverged (loss is {mean_loss}): lower the learning rate.")
         if on_epoch is not None:
             on_epoch(epoch, mean_loss)
-    return steps
+    return stop.rewind() if stop is not None and stop.reached() else steps
+
+
+class Stop:
+    """A stopping test's first passing check, kept on the device between reads, with what it takes
+    to go back to it: the model's and optimizer's state at that check (kept in place by a masked
+    copy at every check, no read) and the data-order generator's state at each epoch's start.
+    A read that finds a passed check puts them back, so the run goes on exactly as if it had
+    stopped there (tests/test_train.py: the same steps, weights, optimizer and data order)."""
+
+    def __init__(self, model, opt, gen, batches_per_epoch, every):
+        self.model, self.opt, self.nb, self.every = model, opt, batches_per_epoch, every
+        self.gens = gen if isinstance(gen, list) else [gen]
+        self.starts = []   # per epoch: the generators' states before its order was drawn
+        self.hit = None    # on the device: the step of the first passing check, or -1
+        self.saved = None  # the state at that check (a Snapshot), where reads are not at every step
+
+    def epoch_start(self):
+        if self.every > 1:
+            self.starts.append([g.get_state() for g in self.gens])
+
+    def check(self, passed, step):
+        passed = torch.as_tensor(passed, device=next(self.model.parameters()).device)
+        if self.hit is None:
+            self.hit = torch.full_like(passed, -1, dtype=torch.long)
+            self.saved = Snapshot(self.model, self.opt) if self.every > 1 else None
+        first = passed & (self.hit < 0)
+        self.hit = torch.where(first, step, self.hit)
+        if self.saved is not None:
+            self.saved.keep(first)
+
+    def reached(self) -> bool:
+        return self.hit is not None and bool(self.hit >= 0)  # the read
+
+    def rewind(self) -> int:
+        """Back to the first passing check; its step."""
+        hit = int(self.hit)
+        if self.saved is not None:
+            self.saved.restore()
+            epoch = (hit - 1) // self.nb  # the epoch it passed in: the orders of later ones were not drawn
+            if epoch + 1 < len(self.starts):
+                for g, state in zip(self.gens, self.starts[epoch + 1]):
+                    g.set_state(state)
+        return hit
 
 
 EPOCH_EVAL_N = 2000  # test samples behind each live (per-epoch) point (Config.live_eval_n); per-task figures use all

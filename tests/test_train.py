@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from clviz import data as D
-from clviz import metrics, models
+from clviz import experiments, metrics, models, train
 from clviz.losses import make_loss
 from clviz.train import (OPTIMIZERS, TrainingError, evaluate, generators, make_optimizer, order, run_sequential,
                          train_task)
@@ -138,3 +138,50 @@ def test_reset_optimizer_changes_the_run():
     a = run_sequential(net(), d, TASKS, make_loss("ce"), **kw)
     b = run_sequential(net(), d, TASKS, make_loss("ce"), reset_optimizer=True, **kw)
     assert a["matrix"][0] == b["matrix"][0] and a["matrix"][1] != b["matrix"][1]
+
+
+@pytest.mark.parametrize("opt", ["adam", "momentum", "adadelta"])
+def test_a_stop_read_late_is_rewound_exactly(opt, monkeypatch):
+    """On a GPU the stopping test is read every READ_EVERY steps, not at every check: a run that
+    passed between reads is put back to the check that passed. Three tasks in a row (one model,
+    optimizer and data order) end on the same steps, weights, optimizer state and generator as
+    with a read at every check, though most stops here are read in a later epoch (9 steps an
+    epoch, a read every 25)."""
+    d = D.load("digits")
+
+    def run(read_every):
+        monkeypatch.setattr(train, "READ_EVERY", {"cpu": read_every})
+        m, gen = net(), torch.Generator().manual_seed(3)
+        o = make_optimizer(opt, m.parameters(), {"momentum": 0.01, "adadelta": 1.0}.get(opt, 1e-3))
+        steps, checks = [], []
+        for classes in TASKS:
+            x, y = d.subset(classes)
+
+            def until(model, s):  # a criterion on the device, never read by the test itself
+                checks.append(s)
+                return (model(x).argmax(1) == y).float().mean() >= 0.9
+            steps.append(train_task(m, o, x, y, make_loss("ce"), batch_size=32, gen=gen, epochs=None, until=until,
+                                    max_steps=500))
+        return steps, checks, m, o, gen.get_state()
+
+    steps, checks, m, o, g = run(1)
+    steps25, checks25, m25, o25, g25 = run(25)
+    assert steps == steps25 and all(s < 500 and s % 25 for s in steps)  # each stop read late,
+    assert any((s - 1) // 9 < (-(-s // 25) * 25 - 1) // 9 for s in steps)  # one in a later epoch
+    assert len(checks25) > len(checks)  # (checks past a stop ran, and were undone)
+    for a, b in zip(list(m.parameters()) + [v for s in o.state.values() for v in s.values()],
+                    list(m25.parameters()) + [v for s in o25.state.values() for v in s.values()]):
+        assert torch.equal(a, b)
+    assert torch.equal(g, g25)
+
+
+def test_savings_read_late_equals_read_at_every_check(monkeypatch):
+    """The whole savings experiment with its criterion read every 25 steps (as on a GPU): the same
+    step counts, traces and curves as read at every check."""
+    kw = dict(optimizers=("sgd", "adam"), seeds=1, per_class=60)
+    every = experiments.run(experiments.make("savings", **kw), device="cpu", use_cache=False)
+    monkeypatch.setattr(train, "READ_EVERY", {"cpu": 25})
+    late = experiments.run(experiments.make("savings", **kw), device="cpu", use_cache=False)
+    drop = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "created")}  # noqa: E731
+    assert drop(late) == drop(every)
+    assert any(s % 25 for row in every["rows"] for s in row["steps_first"])  # stops between reads did happen

@@ -45,24 +45,29 @@ CE = make_loss("ce")  # one loss function for every phase: a run's step is made 
 def to_criterion(cfg, model, opt, x, y, gen, criterion, on_step=None, trace=None):
     """Steps until the accuracy on (at most) cfg.check_n of the training samples reaches
     `criterion`; with `trace`, the [step, accuracy] of every check, from step 0 on.
-    A check is a forward pass on the device and one number read back (the loop's one sync)."""
+    A check is a forward pass and a compare on the device; the loop reads the outcome every
+    few steps on a GPU (train.Stop), and the trace once, at the end."""
     xs, ys = x[:cfg.check_n], y[:cfg.check_n]
+    checks = []  # (step, accuracy on the device)
 
     def reached(m, step):
-        acc = metrics.accuracy(metrics.forward_all(m, xs)[0], ys)
-        if trace is not None:
-            trace.append([step, round(acc, 4)])
-        return acc >= criterion
+        acc = (metrics.forward_all(m, xs)[0].argmax(1) == ys).float().mean()
+        checks.append((step, acc))
+        return acc.double() >= criterion  # (in float64, as the number read back was compared before)
 
     if trace is not None:
         reached(model, 0)
-    return train_task(model, opt, x, y, CE, batch_size=cfg.batch_size, gen=gen, epochs=None,
-                      max_steps=cfg.max_steps, until=reached, check_every=cfg.check_every, on_step=on_step)
+    steps = train_task(model, opt, x, y, CE, batch_size=cfg.batch_size, gen=gen, epochs=None,
+                       max_steps=cfg.max_steps, until=reached, check_every=cfg.check_every, on_step=on_step)
+    if trace is not None:
+        kept = [(s, a) for s, a in checks if s <= steps]  # (checks past the stop, before a read, are dropped)
+        trace += [[s, round(a, 4)] for (s, _), a in zip(kept, torch.stack([a for _, a in kept]).tolist())]
+    return steps
 
 
 def drift(model, trace):
     """A step hook: gradient norm and distance from the weights at the start, per step (task 2),
-    kept on the device and read once, when the task is learned (`read`)."""
+    kept on the device and read once, when the task is learned (`read(steps)`)."""
     w0 = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
     norms, changes = [], []
 
@@ -70,9 +75,10 @@ def drift(model, trace):
         norms.append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())))
         changes.append((torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm())
 
-    def read():
+    def read(steps):  # (steps taken past the stop, before the loop read it, are dropped)
         if norms:
-            trace["grad_norm"], trace["weight_change"] = torch.stack([torch.stack(norms), torch.stack(changes)]).tolist()
+            trace["grad_norm"], trace["weight_change"] = torch.stack([torch.stack(norms[:steps]),
+                                                                      torch.stack(changes[:steps])]).tolist()
     hook.read = read
     return hook
 
@@ -104,7 +110,7 @@ def setting_phase(cfg, data, tasks, name, lr, reset) -> Phase:
             hook = drift(model, curves) if k == 1 else None
             first.append(to_criterion(cfg, model, opt, x, y, gen, cfg.criterion, hook, conv["first"] if k == 0 else None))
             if hook is not None:
-                hook.read()
+                hook.read(first[-1])
             emit({"event": "tick", "task": k, "phase": f"learn task {k + 1}", "steps": first[-1]})
         end = copy.deepcopy((model.state_dict(), opt.state_dict()))
 
