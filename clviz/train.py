@@ -4,12 +4,11 @@
     {"event": "task_start", "task": k, "classes": [...]}
     {"event": "epoch_end",  "task": k, "epoch": e, "loss": ..., "acc_tasks": [...], "acc_seen": ..., ...}
     {"event": "task_end",   "task": k, ..., "grad_norms": {layer: sum of norms}, plus `extra(model, k, test)`}
-`extra` measures more after each task, from the model and its test pass `test` = (logits,
-latent); of a BatchedNet it gets all copies (and their 3-D pass) and returns a record per copy
-(a list), or one record that all copies share.
     {"event": "done"}
 The UI turns them into live charts, the CLI into a progress bar. A run is stopped by ending its
-worker process (clviz/jobs.py).
+worker process (clviz/jobs.py). `extra` measures more after each task, from the model and its
+test pass `test` = (logits, latent); of a BatchedNet it gets all copies (and their 3-D pass)
+and returns a record per copy (a list), or one record that all copies share.
 """
 from __future__ import annotations
 
@@ -151,8 +150,8 @@ class Snapshot:
         not: a lerp of weight 1 or 0 (exact, with no read)."""
         pairs = list(zip(self.weights + list(self.state.values()), self._live()))
         fused = [(k, t) for k, t in pairs if k.dtype == torch.float32 and k.device == now.device]
-        if fused:
-            torch._foreach_lerp_([k for k, _ in fused], [t for _, t in fused], now.float())
+        if fused:  # (weights as a list of 0-dim tensors: the one-weight overload reads its weight back)
+            torch._foreach_lerp_([k for k, _ in fused], [t for _, t in fused], [now.float()] * len(fused))
         for k, t in pairs:  # the odd one: a counter (an integer), a step count kept on the CPU
             if not (k.dtype == torch.float32 and k.device == now.device):
                 k.copy_(torch.where(now.to(k.device), t, k))
@@ -211,7 +210,8 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
     (`Stepper`); by default on CUDA when there is no `on_step`, which may do host work.
     The stopping test runs every step for the first 100 (exact counts for quick learners), then
     every `check_every` steps; it may answer with a device tensor, read every READ_EVERY steps
-    (`Stop`): the run ends as if every check had been read.
+    (`Stop`): the run ends as if every check had been read (but for `on_epoch`, which may have
+    seen an epoch that ended after the stop, before the read).
     """
     n, steps, epoch = len(x), 0, 0
     nb = max(1, n // batch_size)

@@ -7,7 +7,9 @@ step is made once a run. These run the warm-up on the CPU (the CUDA stream calls
 no-ops, the capture made to fail), against a run that never tried.
 
 On a CUDA machine (marked `gpu`, skipped elsewhere): the captured step trains to the eager
-path's accuracies for every optimizer, with and without BatchNorm, and with seeds batched.
+path's accuracies for every optimizer, with and without BatchNorm, and with seeds batched; savings'
+criterion read late gives the step counts of a read at every check; batched probes give each
+copy's own.
 """
 import contextlib
 
@@ -176,3 +178,28 @@ def test_probe_on_cuda_equals_the_cpu_within_noise():
     assert "notice" not in cuda
     assert cuda["joint_acc"] == pytest.approx(cpu["joint_acc"], abs=0.03)
     assert cuda["sequential_acc"] == pytest.approx(cpu["sequential_acc"], abs=0.05)
+
+
+@gpu
+@pytest.mark.gpu
+def test_savings_read_late_on_cuda_equals_read_at_every_check(monkeypatch):
+    """On CUDA the criterion is read every READ_EVERY steps; read at every check instead (as on a
+    CPU), the step counts are the same and the curves equal within float rounding."""
+    kw = dict(optimizers=("sgd", "adam"), seeds=1, per_class=60)
+    late = experiments.run(experiments.make("savings", **kw), device="cuda", use_cache=False)
+    monkeypatch.setattr(train, "READ_EVERY", {})
+    every = experiments.run(experiments.make("savings", **kw), device="cuda", use_cache=False)
+    for a, b in zip(late["rows"], every["rows"]):
+        assert (a["steps_first"], a["steps_relearn"], a["steps_joint_after"]) == \
+               (b["steps_first"], b["steps_relearn"], b["steps_joint_after"])
+
+
+@gpu
+@pytest.mark.gpu
+def test_batched_probes_on_cuda_equal_each_copy_alone():
+    cfg = experiments.make("probe", epochs=1, seeds=4)
+    batched = experiments.run(cfg, device="cuda", use_cache=False)
+    alone = [experiments.run(experiments.make("probe", epochs=1, seed=s), device="cuda", use_cache=False)
+             for s in range(4)]
+    for key in ("probe_seen", "probe_all"):
+        assert batched[key] == pytest.approx([sum(r[key][t] for r in alone) / 4 for t in range(5)], abs=0.01)
