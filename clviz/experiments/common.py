@@ -111,10 +111,11 @@ def probes(cfg, model, data, tasks, k, test):
     """Linear probe after task k: on the classes seen so far, and on all classes of the split.
     Fitted on the latent features of a fixed subsample of the training set (cfg.probe_fit_n),
     scored on the whole test set, whose forward pass `test` = (logits, latent) the caller made.
-    Of a BatchedNet, a record per copy, all copies' probes fitted at once."""
+    Of a BatchedNet, a record per copy (on a GPU all copies' probes are fitted at once)."""
     sub = probe.fit_subset(len(data.y_train), cfg.probe_fit_n, data.device)
     htr, ytr = metrics.forward_all(model, data.x_train[sub])[1], data.y_train[sub]
-    seen, every = (probe.probe_accuracy(htr, ytr, test[1], data.y_test, c) for c in (all_classes(tasks[:k + 1]), all_classes(tasks)))
+    seen, every = [probe.probe_accuracy(htr, ytr, test[1], data.y_test, classes)
+                   for classes in (all_classes(tasks[:k + 1]), all_classes(tasks))]
     if isinstance(seen, list):
         return [{"probe_seen": s, "probe_all": a} for s, a in zip(seen, every)]
     return {"probe_seen": seen, "probe_all": every}
