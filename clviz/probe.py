@@ -134,8 +134,8 @@ def _lbfgs(W, XT, YT, l2: float, steps: int):
         t = lengths[(ce + pen).argmin(0)]  # (copies,): the first of equal losses, so 0 keeps the weights
         s = t[:, None, None] * r
         W, Z = W + s, Z + t[:, None, None] * ZD
-        G, yv = grad(Z, W), -G
-        yv = yv + G
+        G, previous = grad(Z, W), G
+        yv = G - previous
         ys = _dot(yv, s)
         curved = ys > 1e-10  # a step of length 0 (or a flat one) teaches L-BFGS nothing
         pairs = (pairs + [(s, yv, torch.where(curved, 1 / ys, 0))])[-HISTORY:]
