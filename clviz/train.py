@@ -148,7 +148,7 @@ class Snapshot:
     def keep(self, now):
         """Take the current state where the device flag `now` is set, keep the snapshot where it is
         not: a lerp of weight 1 or 0 (exact, with no read)."""
-        pairs = list(zip(self.weights + list(self.state.values()), self._live()))
+        pairs = list(zip(self._kept(), self._live()))
         fused = [(k, t) for k, t in pairs if k.dtype == torch.float32 and k.device == now.device]
         if fused:  # (weights as a list of 0-dim tensors: the one-weight overload reads its weight back)
             torch._foreach_lerp_([k for k, _ in fused], [t for _, t in fused], [now.float()] * len(fused))
@@ -156,18 +156,21 @@ class Snapshot:
             if not (k.dtype == torch.float32 and k.device == now.device):
                 k.copy_(torch.where(now.to(k.device), t, k))
 
-    def _live(self):
+    def _kept(self):
+        return self.weights + list(self.state.values())
+
+    def _live(self):  # the model's and optimizer's tensors behind `_kept()`, in its order
         return self.params + list(self.model.buffers()) + [
             v for i, p in enumerate(self.params) for k, v in self.opt.state.get(p, {}).items() if (i, k) in self.state]
 
     @torch.no_grad()
     def restore(self):
-        for t, w in zip(self.params + list(self.model.buffers()), self.weights):
+        for t, w in zip(self._live(), self._kept()):
             t.copy_(w)
-        for i, p in enumerate(self.params):
+        for i, p in enumerate(self.params):  # a state made after the snapshot starts from zero
             for k, v in self.opt.state.get(p, {}).items():
-                if torch.is_tensor(v):
-                    v.copy_(self.state[(i, k)]) if (i, k) in self.state else v.zero_()
+                if torch.is_tensor(v) and (i, k) not in self.state:
+                    v.zero_()
 
 
 def stepper(model, opt, loss_fn, on_step=None, graph=False) -> Stepper:
