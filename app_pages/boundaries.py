@@ -1,8 +1,8 @@
 """Decision Boundaries: forgetting you can see, in 2-D."""
 import streamlit as st
 
-from clviz import charts, data, experiments, ui
-from clviz.experiments.boundaries import TOYS, toy_setup
+from clviz import charts, data, ui
+from clviz.experiments.boundaries import toy_setup
 
 st.title("Decision boundaries")
 st.markdown(
@@ -12,20 +12,9 @@ st.markdown(
     "of its own head over that plane.")
 
 s = ui.settings()
-d = experiments.make("boundaries")
-c1, c2, c3 = st.columns(3)
-ui.link("bnd_toy", d.toy, TOYS)
-toy = c1.radio("Toy problem", TOYS, horizontal=True, key="bnd_toy")
-ui.link("bnd_tasks", d.toy_tasks, lo=2, hi=5)
-toy_tasks = c2.number_input("Toy tasks (2 classes each)", 2, 5, d.toy_tasks, key="bnd_tasks")
-ui.link("bnd_epochs", d.toy_epochs, lo=1, hi=500)
-toy_epochs = c3.number_input("Toy epochs per task", 1, 500, d.toy_epochs, key="bnd_epochs")
-ui.link("bnd_lr", f"{d.toy_lr:g}")
-toy_lr = ui.parse_float("Toy learning rate", c1.text_input("Toy learning rate", f"{d.toy_lr:g}", key="bnd_lr"), c1)
-st.caption("The real model uses the settings below; the optimizer is shared by both.")
-vals = ui.training_controls("boundaries", d)
-cfg = ui.make_config("boundaries", s, **vals, toy=toy, toy_tasks=int(toy_tasks), toy_epochs=int(toy_epochs),
-                     toy_lr=toy_lr)
+st.caption("The real model uses the tasks, epochs and learning rate below; the toy problem its own (Toy ...). "
+           "The optimizer is shared by both.")
+cfg = ui.knobs_panel("boundaries", s)
 
 
 def grid(named: dict, per_row=3):

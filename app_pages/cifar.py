@@ -18,9 +18,7 @@ if not ui.dataset_status(name, s["data_dir"], where=st):
     ui.link("cifar_fallback", False)
     if st.toggle("Run the same experiment on the sidebar's dataset instead", key="cifar_fallback"):
         name = s["dataset"]
-n_classes = data.NUM_CLASSES[name]
-vals = ui.training_controls("cifar", experiments.make("cifar"), num_classes=n_classes)
-cfg = ui.make_config("cifar", {**s, "dataset": name}, **vals)
+cfg = ui.knobs_panel("cifar", s, dataset=name)
 
 
 def result_view(r):

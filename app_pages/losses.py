@@ -1,46 +1,41 @@
 """Loss Variants: which part of cross-entropy does the forgetting?"""
 import streamlit as st
 
-from clviz import charts, data, experiments, ui
+from clviz import charts, data, ui
 from clviz.experiments.losses import notes_beside
-from clviz.losses import LOSSES
 
 st.title("Loss variants")
 st.markdown(
     "Three losses, same network and tasks: **cross-entropy**; **correct-logit only** (a sigmoid on the true "
     "logit, the other logits get no gradient); and **latent-only negatives** (the incorrect logits push the hidden "
     "layers but not the head). The notes found that with only the correct logit trained, old classes are "
-    "forgotten much more slowly.")
+    "forgotten much more slowly. Add a loss of your own in one file: see the README, \"Your own idea\".")
 
 s = ui.settings()
-vals = ui.training_controls("losses", experiments.make("losses"))
-ui.link("losses_l2", 0.0, lo=0.0, hi=1.0)
-l2 = st.number_input("L2 on the weights for the correct-logit-only loss", 0.0, 1.0, 0.0, step=1e-4, format="%g",
-                     key="losses_l2")
-cfg = ui.make_config("losses", s, **vals, l2=l2)
-NAMES = {n: charts.label(n) for n in LOSSES}
+cfg = ui.knobs_panel("losses", s)
 
 
 def result_view(r):
+    NAMES = {n: charts.label(n) for n in r["config"]["losses"]}
     st.subheader("Summary")
     st.dataframe([{"loss": NAMES[n], "final acc (all seen)": r[n]["final_acc"], "forgetting of task 1":
                    r[n]["forgetting"][0], "probe (seen), last task": r[n]["probe_seen"][-1]} for n in NAMES],
                  hide_index=True)
     curves = ui.curves_panel(ui.curves_of(r, list(NAMES)), r["config"]["epochs"])
 
-    st.subheader("Correct logit only, beside the notes (Split MNIST)")
-    rows = notes_beside(r)
-    st.dataframe([{"": what, "here": here if isinstance(here, str) else round(here, 4), "notes": str(notes)}
-                  for what, here, notes in rows], hide_index=True)
-    st.caption("The notes' head behaviour comes back under **SGD** (the default here: lr 0.01, 5 epochs per task, "
-               "L2 1e-3): tasks are learned only partly, old classes are forgotten slowly, and every sigmoid sits near "
-               "1. Under **Adam** it does not, for any L2 from 0 to 0.1 with 5 or 20 epochs: the sigmoids saturate at "
-               "1.000 within task 1, the true logit stops getting a gradient before the new classes' logits pass the "
-               "old ones, and tasks 2-5 are never learned (final 0.08-0.11 on digits). More SGD epochs saturate "
-               "it too. On full-size data it does not reproduce: on Fashion-MNIST (60k images, 375 steps an epoch) the "
-               "same settings saturate every sigmoid at 1.000 and tasks 2-5 are never learned (final 0.10), so "
-               "what kept the notes' MNIST run from saturating over ~20 epochs is still open. "
-               "The sweep: bench/correct_only_sweep.py.")
+    if rows := notes_beside(r):  # when correct logit only ran
+        st.subheader("Correct logit only, beside the notes (Split MNIST)")
+        st.dataframe([{"": what, "here": here if isinstance(here, str) else round(here, 4), "notes": str(notes)}
+                      for what, here, notes in rows], hide_index=True)
+        st.caption("The notes' head behaviour comes back under **SGD** (the default here: lr 0.01, 5 epochs per task, "
+                   "L2 1e-3): tasks are learned only partly, old classes are forgotten slowly, and every sigmoid sits near "
+                   "1. Under **Adam** it does not, for any L2 from 0 to 0.1 with 5 or 20 epochs: the sigmoids saturate at "
+                   "1.000 within task 1, the true logit stops getting a gradient before the new classes' logits pass the "
+                   "old ones, and tasks 2-5 are never learned (final 0.08-0.11 on digits). More SGD epochs saturate "
+                   "it too. On full-size data it does not reproduce: on Fashion-MNIST (60k images, 375 steps an epoch) the "
+                   "same settings saturate every sigmoid at 1.000 and tasks 2-5 are never learned (final 0.10), so "
+                   "what kept the notes' MNIST run from saturating over ~20 epochs is still open. "
+                   "The sweep: bench/correct_only_sweep.py.")
 
     st.subheader("Sigmoid probability per class for one test image")
     ex = r["examples"]
@@ -54,7 +49,7 @@ def result_view(r):
     except data.DataError:
         c1.caption("(image unavailable: dataset not on disk)")
     with c2:
-        ui.link("losses_table_loss", "ce", list(NAMES))
+        ui.link("losses_table_loss", list(NAMES)[0], list(NAMES))
         n = st.radio("Loss", list(NAMES), format_func=NAMES.get, horizontal=True, key="losses_table_loss")
         probs = r[n]["example_sigmoid"]
         table = ui.task_table(r["tasks"], **{str(c): [probs[k][i][c] for k in range(len(probs))]

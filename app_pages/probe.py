@@ -1,7 +1,7 @@
 """Linear Probe: the features survive even when the network's answers do not."""
 import streamlit as st
 
-from clviz import charts, experiments, report, ui
+from clviz import charts, report, ui
 
 REF = report.REFERENCE["mnist"]
 
@@ -13,8 +13,7 @@ st.markdown(
     f"training {REF['joint_acc']}, sequential {REF['sequential_acc']}, probe after task 5 {REF['probe_final']}.")
 
 s = ui.settings()
-vals = ui.training_controls("probe", experiments.make("probe"))
-cfg = ui.make_config("probe", s, **vals)
+cfg = ui.knobs_panel("probe", s)
 
 
 def result_view(r):

@@ -2,9 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, experiments, ui
+from clviz import charts, ui
 from clviz.experiments.remedies import PUBLISHED, PUBLISHED_NAME
-from clviz.remedies import METHODS
 
 st.title("Remedies")
 st.markdown(
@@ -16,24 +15,7 @@ st.markdown(
     "features or in the head?")
 
 s = ui.settings()
-d = experiments.make("remedies")
-vals = ui.training_controls("remedies", d)
-NAMES = list(METHODS)
-c1, c2, c3, c4 = st.columns(4)
-ui.link("remedies_methods", list(d.methods), NAMES)
-methods = c1.multiselect("Methods", NAMES, default=list(d.methods), key="remedies_methods",
-                         format_func=charts.label)
-ui.link("remedies_memory", d.memory, lo=1, hi=5000)
-memory = c2.number_input("Memory (samples per class)", 1, 5000, d.memory, key="remedies_memory",
-                         help="Kept by replay, nearest mean and head retraining (e.g. 10, 50, 200).")
-ui.link("remedies_ewc", d.ewc_lambda, lo=0.0, hi=1e9)
-ewc = c3.number_input("EWC lambda", 0.0, 1e9, d.ewc_lambda, key="remedies_ewc", format="%g")
-ui.link("remedies_si", d.si_c, lo=0.0, hi=1e6)
-si = c4.number_input("SI c", 0.0, 1e6, d.si_c, key="remedies_si", format="%g")
-if not methods:
-    c1.error("Pick at least one method.")
-cfg = ui.make_config("remedies", s, **vals, methods=tuple(methods) or None, memory=int(memory), ewc_lambda=ewc,
-                     si_c=si)
+cfg = ui.knobs_panel("remedies", s)
 
 
 def live_view(rows, events, cfg):
@@ -45,7 +27,7 @@ def live_view(rows, events, cfg):
 
 
 def result_view(r):
-    names = [n for n in NAMES if n in r]
+    names = list(r["config"]["methods"])
     st.subheader("Accuracy on all classes after the last task, beside the probe on the same features")
     bars = charts.paired_bars([{"what": charts.label(n), "network": r[n]["final_acc"],
                                 "probe (all classes)": r[n]["probe_all"][-1]} for n in names], "accuracy")

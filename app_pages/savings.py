@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, config, experiments, report, train, ui
+from clviz import charts, report, ui
 
 NOTES = report.REFERENCE["mnist"]["savings"]
 
@@ -15,24 +15,7 @@ st.markdown(
     "gradient norm and weight change while task 2 overwrites task 1.")
 
 s = ui.settings()
-d = experiments.make("savings")
-vals = ui.training_controls("savings", d, lr=False, epochs=False)  # trained to a criterion, not for epochs
-c1, c2, c3, c4 = st.columns(4)
-ui.link("savings_opts", list(d.optimizers), train.OPTIMIZERS)
-opts = c1.multiselect("Optimizers", train.OPTIMIZERS, default=list(d.optimizers), key="savings_opts")
-ui.link("savings_crit", d.criterion, lo=0.5, hi=1.0)
-criterion = c2.slider("Criterion (train accuracy on the task)", 0.5, 1.0, d.criterion, 0.01, key="savings_crit")
-ui.link("savings_max", d.max_steps, lo=10, hi=100_000)
-max_steps = c3.number_input("Give up after (steps per phase)", 10, 100_000, d.max_steps, key="savings_max")
-ui.link("savings_runs", d.seeds, lo=1, hi=config.MAX_SEEDS)
-runs = c4.number_input("Runs per setting (seeds)", 1, config.MAX_SEEDS, d.seeds, key="savings_runs",
-                       help="Each run stops at its own step, so savings are averaged over runs (seed, seed+1, ...): "
-                            "one run's savings is a few steps of noise. This page's own count: the sidebar's "
-                            "'Seeds at once' does not apply here.")
-if not opts:
-    c1.error("Pick at least one optimizer.")
-cfg = ui.make_config("savings", s, **vals, optimizers=tuple(opts) or None, criterion=criterion,
-                     max_steps=int(max_steps), seeds=int(runs))
+cfg = ui.knobs_panel("savings", s)  # "Runs per setting" is this page's own: the sidebar's seeds do not apply
 
 
 def live_view(rows, events, cfg):

@@ -1,7 +1,7 @@
 """Sparsity: the latent layer goes quiet as tasks arrive, unless BatchNorm holds it."""
 import streamlit as st
 
-from clviz import charts, experiments, report, ui
+from clviz import charts, report, ui
 
 REF = report.REFERENCE["mnist"]
 
@@ -14,8 +14,7 @@ st.markdown(
     "and blame a shift of the hidden biases.")
 
 s = ui.settings()
-vals = ui.training_controls("sparsity", experiments.make("sparsity"))
-cfg = ui.make_config("sparsity", s, **vals)
+cfg = ui.knobs_panel("sparsity", s)
 
 
 def result_view(r):

@@ -1,11 +1,13 @@
 """Command line: the experiments headless.
 
-    python -m clviz run EXPERIMENT [--dataset NAME] [--data-dir PATH] [--device auto|cpu|cuda|mps]
+    python -m clviz [--plugins DIR] run EXPERIMENT [--dataset NAME] [--data-dir PATH] [--device auto|cpu|cuda|mps]
                        [--json OUT] [--no-cache] [--KNOB VALUE for every field of the experiment's config]
     python -m clviz reproduce [--dataset NAME] [--data-dir PATH] [--epochs N] [--seed N] [--seeds N] [--out REPORT.md]
 
 Every knob of an experiment's config is an option (`python -m clviz run savings --help` lists
-them, with the comment from the config class as help). Bad input: one line on stderr, exit code
+them, with the comment from the config class as help). `--plugins DIR` (any number of times, and
+$CLVIZ_PLUGINS=DIR[:DIR...]) imports the users' losses and remedies before the options are built,
+so their knobs are options too. Bad input, a broken plugin included: one line on stderr, exit code
 2. A run that fails (diverged, out of memory): exit 1.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 from dataclasses import fields
 
-from . import experiments
+from . import experiments, knobs, plugin
 from .config import help_of
 from .data import DATASETS, DataError
 from .device import DEVICES, resolve
@@ -44,36 +46,11 @@ class Progress:
 
 
 def parse_value(default, text: str):
-    """A knob's value from its text, typed like its default: int, float, str, a list of ints
-    ("256,256"), of names ("sgd,adam") or of name=number pairs ("sgd=0.05,adam=1e-3")."""
-    def num(kind, s):
-        try:
-            return kind(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{s}' is not a{'n integer' if kind is int else ' number'}") from None
-    if isinstance(default, bool):
-        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise argparse.ArgumentTypeError(f"'{text}' is not true or false")
-        return text.lower() in ("true", "1", "yes")
-    if isinstance(default, (int, float)):
-        return num(type(default), text)
-    if isinstance(default, tuple):
-        items = [s.strip() for s in text.split(",") if s.strip()]
-        if default and isinstance(default[0], tuple):  # (name, number) pairs
-            pairs = [s.partition("=") for s in items]
-            if any(not sep for _, sep, _ in pairs):
-                raise argparse.ArgumentTypeError(f"'{text}' is not a list of name=number pairs")
-            return tuple((k.strip(), num(float, v)) for k, _, v in pairs)
-        if default and isinstance(default[0], int):
-            return tuple(num(int, s) for s in items)
-        return tuple(items)
-    return text
-
-
-def _show(default) -> str:
-    if isinstance(default, tuple):
-        return ",".join(f"{p[0]}={p[1]}" if isinstance(p, tuple) else str(p) for p in default)
-    return str(default)
+    """A knob's value from its text, typed like its default (clviz.knobs.parse)."""
+    try:
+        return knobs.parse(default, text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class Parser(argparse.ArgumentParser):
@@ -89,6 +66,8 @@ def _where(s):
 
 def parser():
     p = Parser(prog="python -m clviz", description="See catastrophic forgetting, headless.")
+    p.add_argument("--plugins", action="append", metavar="DIR",
+                   help="import every .py file in DIR: your own losses and remedies (also $CLVIZ_PLUGINS)")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     r = sub.add_parser("run", help="run one experiment and print its tables")
     exps = r.add_subparsers(dest="experiment", required=True, parser_class=Parser, metavar="EXPERIMENT",
@@ -103,9 +82,11 @@ def parser():
             if f.name == "data_dir":
                 continue
             opts = {"choices": DATASETS} if f.name == "dataset" else {}
+            among = knobs.choices(f) if isinstance(f.default, tuple) else None
             e.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=None if opts else "VALUE",
                            type=(lambda t, d=f.default: parse_value(d, t)) if not opts else None,
-                           help=f"{helps.get(f.name, '')} (default: {_show(f.default)})", **opts)
+                           help=f"{helps.get(f.name, '')} (default: {knobs.show(f.default)}"
+                                f"{'; from: ' + ','.join(among) if among else ''})", **opts)
 
     q = sub.add_parser("reproduce", help="the notes' tables beside their reference figures")
     _where(q)
@@ -116,7 +97,18 @@ def parser():
     return p
 
 
-CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out")
+CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins")
+
+
+def plugin_dirs(argv) -> list[str]:
+    """The --plugins folders, read before the parser is built (their knobs become its options)."""
+    out = []
+    for i, a in enumerate(argv):
+        if a == "--plugins" and i + 1 < len(argv):
+            out.append(argv[i + 1])
+        elif a.startswith("--plugins="):
+            out.append(a.split("=", 1)[1])
+    return out
 
 
 def _run(cfg, a):
@@ -128,6 +120,12 @@ def _run(cfg, a):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    errors = plugin.ERRORS + plugin.load(plugin_dirs(argv))
+    if errors:  # a broken plugin: said once each, with its file and line, before anything runs
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+        return 2
     a = parser().parse_args(argv)
     knobs = {k: v for k, v in vars(a).items() if k not in CLI_ONLY and v is not None}
     try:

@@ -9,17 +9,18 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from . import plugin
+
 alt.data_transformers.disable_max_rows()  # heatmaps have tens of thousands of cells: fine for vega
 ACC = alt.Scale(domain=[0, 1])
 TASK_COLORS = "category10"
-# What the engine calls its sub-runs, as a person reads them in a legend or a panel title.
-RUN_LABELS = {"no_bn": "no BN", "bn": "BN", "ce": "cross-entropy", "correct_only": "correct logit only",
-              "latent_only": "latent-only negatives", "finetune": "fine-tune", "ewc": "online EWC", "si": "SI",
-              "lwf": "LwF", "ncm": "nearest mean (iCaRL)", "wa": "weight aligning", "head": "head retrained"}
+# What the engine calls its sub-runs, as a person reads them in a legend or a panel title; the
+# losses and remedies bring their own labels (their plugin records, clviz/plugin.py).
+RUN_LABELS = {"no_bn": "no BN", "bn": "BN"}
 
 
 def label(run: str) -> str:
-    return RUN_LABELS.get(run, run)
+    return plugin.label(run) or RUN_LABELS.get(run, run)
 
 
 def curve_frame(rows) -> pd.DataFrame:

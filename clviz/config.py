@@ -3,35 +3,51 @@
 Each experiment subclasses `Config` in its own module (clviz/experiments/) with its own knobs.
 A config is the full identity of a run: the store keys results by it (plus a hash of the
 engine's source). Defaults show the phenomenon within seconds on a CPU with the bundled digits.
-The comment after each field is its help text, in the CLI (`--help`) and in the docs.
+The comment after each field is its help text, in the CLI (`--help`), the page's widget and the
+docs; its `knob(...)` metadata gives its bounds, choices and widget (clviz/knobs.py), which the
+CLI, validation and the pages all read.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 from .data import DEFAULT_TASKS, NUM_CLASSES, DataError, format_tasks, parse_tasks
+from .knobs import check_bounds, help_of, knob  # noqa: F401  (help_of: the CLI reads it from here)
 from .train import OPTIMIZERS
 
 MAX_EPOCHS = {"cpu": 200, "cuda": 2000, "mps": 500}  # beyond this a run would take hours: surely a typo
 MAX_SEEDS = 32  # copies trained at once; more would not fit a batch of 32 x 256 units per copy in memory
 
 
+def _datasets():
+    from .data import DATASETS
+    return DATASETS
+
+
+def _optimizers():
+    return OPTIMIZERS
+
+
 @dataclass(frozen=True)
 class Config:
-    dataset: str = "digits"     # digits | mnist | fashion-mnist | cifar100
-    data_dir: str = ""          # a torchvision root; empty: the design's look-up order
-    tasks: str = ""             # "1,2;3,4;..."; empty: the dataset's default split
-    epochs: int = 5             # epochs per task
-    batch_size: int = 32        # samples per optimiser step
-    lr: float = 1e-3            # learning rate
-    optimizer: str = "adam"     # sgd | momentum | adam | rmsprop | adadelta
-    hidden: tuple = (256, 256)  # MLP hidden widths; the last one is the latent layer
-    per_class: int = 0          # cap on training samples per class (0: all) for quick runs
-    seed: int = 0               # initialisation and data order
-    seeds: int = 1              # independent copies trained at once (seed .. seed+N-1): mean and band
-    live_eval_n: int = 2000     # test samples behind each live (per-epoch) point; per-task figures use all
-    probe_fit_n: int = 5000     # training samples (a fixed subsample) the linear probes are fitted on
+    dataset: str = knob("digits", choices=_datasets, where="sidebar")  # digits | mnist | fashion-mnist | cifar100
+    data_dir: str = knob("", where="sidebar")  # a torchvision root; empty: the design's look-up order
+    tasks: str = knob("", label="Tasks (classes by ',', tasks by ';')")  # "1,2;3,4;..."; empty: the dataset's default split
+    epochs: int = knob(5, lo=1, hi=MAX_EPOCHS, label="Epochs per task")  # epochs per task
+    batch_size: int = knob(32, lo=2)  # samples per optimiser step
+    lr: float = knob(1e-3, gt=0, widget="log", label="Learning rate")  # learning rate
+    optimizer: str = knob("adam", choices=_optimizers)  # sgd | momentum | adam | rmsprop | adadelta
+    per_class: int = knob(0, lo=0, hi=100_000, label="Training samples per class (0: all)")  # cap on training samples per class (0: all) for quick runs
+    hidden: tuple = knob((256, 256), where="more", label="Hidden widths")  # MLP hidden widths; the last one is the latent layer
+    seed: int = knob(0, lo=0, hi=10_000, where="sidebar")  # initialisation and data order
+    seeds: int = knob(1, lo=1, hi=MAX_SEEDS, where="sidebar", label="Seeds at once")  # independent copies trained at once (seed .. seed+N-1): mean and band
+    live_eval_n: int = knob(2000, lo=1, hi=1_000_000, where="more", label="Test samples per live point")  # test samples behind each live (per-epoch) point; per-task figures use all
+    probe_fit_n: int = knob(5000, lo=10, hi=1_000_000, where="more", label="Probe's training samples")  # training samples (a fixed subsample) the linear probes are fitted on
+
+    # the knobs of the shared Config that this experiment does not read (no widget on its page)
+    unused: ClassVar[tuple] = ()
 
     @property
     def experiment(self) -> str:
@@ -39,20 +55,6 @@ class Config:
 
     def check(self):
         """The experiment's own checks of its knobs (subclasses); raises DataError."""
-
-
-def help_of(cls) -> dict:
-    """{field: the comment after it in the class body}: the one place a knob is described."""
-    import inspect
-    out = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        for line in inspect.getsource(klass).splitlines():
-            name, _, rest = line.strip().partition(":")
-            if name.isidentifier() and "#" in rest:
-                out[name] = rest.split("#", 1)[1].strip()
-    return out
 
 
 def build(cls, **kw) -> Config:
@@ -87,36 +89,16 @@ def tasks_of(cfg: Config, num_classes: int):
     return parse_tasks(cfg.tasks or DEFAULT_TASKS.get(num_classes, ""), num_classes)
 
 
-def _number(name, v, kind):
-    if isinstance(v, bool) or not isinstance(v, kind):
-        raise DataError(f"{name} must be a number, got {v!r}.")
-
-
 def validate(cfg: Config, num_classes: int, class_counts: dict, device: str = "cpu"):
     """Check a config against the data it will run on. Raises DataError with a clear message."""
-    _number("Learning rate", cfg.lr, (int, float))
-    _number("Epochs", cfg.epochs, int)
-    _number("Batch size", cfg.batch_size, int)
-    if not cfg.lr > 0:
-        raise DataError(f"Learning rate must be greater than 0, got {cfg.lr}.")
-    if cfg.lr > 100:
+    try:  # every knob against its own type, bounds and choices: those the page's widgets use
+        check_bounds(cfg, device)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    if cfg.lr > 100:  # no bound of its own (a plain SGD's lr can be large), but this is a typo
         raise DataError(f"Learning rate {cfg.lr} is absurdly large: try 1e-3 for Adam or 0.05 for SGD.")
-    top = MAX_EPOCHS.get(device, 200)
-    if cfg.epochs < 1:
-        raise DataError(f"Epochs per task must be at least 1, got {cfg.epochs}.")
-    if cfg.epochs > top:
-        raise DataError(f"{cfg.epochs} epochs per task is too many on {device} (at most {top}).")
-    if cfg.batch_size < 2:
-        raise DataError(f"Batch size must be at least 2, got {cfg.batch_size}.")
-    if not 1 <= cfg.seeds <= MAX_SEEDS:
-        raise DataError(f"Seeds must be between 1 and {MAX_SEEDS}, got {cfg.seeds}.")
     if any(not isinstance(h, int) or h < 1 for h in cfg.hidden) or not cfg.hidden:
         raise DataError(f"Hidden widths must be positive integers, got {cfg.hidden}.")
-    if cfg.optimizer not in OPTIMIZERS:
-        raise DataError(f"Unknown optimizer '{cfg.optimizer}'. Choose one of: {', '.join(OPTIMIZERS)}.")
-    if cfg.live_eval_n < 1 or cfg.probe_fit_n < 10:
-        raise DataError(f"live_eval_n must be at least 1 and probe_fit_n at least 10, got {cfg.live_eval_n} "
-                        f"and {cfg.probe_fit_n}.")
     cfg.check()
     tasks = tasks_of(cfg, num_classes)
     cap = cfg.per_class or float("inf")

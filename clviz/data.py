@@ -73,9 +73,10 @@ def shuffled(x, y, idx):
     return x[idx], y[idx]
 
 
-def get_batch(xs, ys, i, batch_size):
-    """The i-th batch of an epoch's shuffled data: a view, no copy ((N, B, ...) for N copies)."""
-    d = ys.dim() - 1  # the sample dimension: 0, or 1 behind the copy dimension
+def get_batch(xs, ys, i, batch_size, batched=False):
+    """The i-th batch of an epoch's shuffled data: a view, no copy. `batched`: the data of N
+    copies, (N, n, ...) with one order per copy, sliced along the samples behind the copies."""
+    d = 1 if batched else 0
     return xs.narrow(d, i * batch_size, batch_size), ys.narrow(d, i * batch_size, batch_size)
 
 

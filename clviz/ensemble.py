@@ -19,6 +19,8 @@ from .models import Net
 
 
 class BatchedNet(nn.Module):
+    batched = True  # its tensors carry the copy index in dimension 0 (n_copies of them)
+
     def __init__(self, nets: list[Net]):
         super().__init__()
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in nets[0].modules()):

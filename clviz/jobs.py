@@ -27,12 +27,13 @@ from pathlib import Path
 import torch
 
 from . import data as D
-from . import experiments, store
+from . import experiments, plugin, store
+from .config import to_dict
 from .train import TrainingError
 
 ACTIVE = ("queued", "running")
 KEEP_FINISHED = 200  # finished jobs remembered for the pages that show them; older ones are dropped
-ENV_TO_WORKER = ("CLVIZ_OFFLINE", "CLVIZ_DATA_DIR", "CLVIZ_CACHE_MB")
+ENV_TO_WORKER = ("CLVIZ_OFFLINE", "CLVIZ_DATA_DIR", "CLVIZ_CACHE_MB", "CLVIZ_PLUGINS")
 
 
 class QueueFull(RuntimeError):
@@ -85,15 +86,20 @@ def worker_settings() -> dict:
     """What a worker must share with the server that it would not get from a fresh import: where
     the store and the data cache are, the system folders, and the CLVIZ_* switches."""
     return {"store_root": str(store.ROOT), "cache_data": str(D.CACHE_DATA), "system_dirs": D.SYSTEM_DIRS,
-            "env": {k: os.environ[k] for k in ENV_TO_WORKER if k in os.environ}}
+            "env": {k: os.environ[k] for k in ENV_TO_WORKER if k in os.environ}, "plugins": dict(plugin.LOADED)}
 
 
-def _work(cfg, device, threads, settings, conn):
-    """The worker process: run one config, sending ("event", ev)... then ("done", result) or ("error", message)."""
+def _work(knobs, device, threads, settings, conn):
+    """The worker process: run one config (sent as its values: its class may hold plugins' knobs,
+    made at run time, which pickle cannot name), sending ("event", ev)... then ("done", result)
+    or ("error", message)."""
     torch.set_num_threads(threads)
     os.environ.update(settings["env"])
     store.ROOT, D.CACHE_DATA, D.SYSTEM_DIRS = Path(settings["store_root"]), Path(settings["cache_data"]), settings["system_dirs"]
     try:
+        if errors := plugin.ensure(settings["plugins"]):  # the server's plugins, as the server loaded them
+            raise D.DataError(" ".join(errors))
+        cfg = experiments.make(knobs.pop("experiment"), **knobs)
         result = experiments.run(cfg, device=device, on_event=lambda ev: conn.send(("event", ev)))
         conn.send(("done", result))
     except (D.DataError, TrainingError, ValueError) as e:
@@ -185,7 +191,7 @@ class JobQueue:
         while len(self.running) < self.workers and self.pending:
             job = self.pending.popleft()
             recv, send = self.ctx.Pipe(duplex=False)
-            job.proc = self.ctx.Process(target=_work, args=(job.cfg, job.device, self.threads, worker_settings(), send),
+            job.proc = self.ctx.Process(target=_work, args=(to_dict(job.cfg), job.device, self.threads, worker_settings(), send),
                                         daemon=True, name=f"clviz-{job.key}")
             job.status, job.started = "running", time.perf_counter()
             self.running.append(job)

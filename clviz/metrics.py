@@ -12,12 +12,19 @@ def forward_all(model, x, chunk=None):
     a CPU's cache (10k CIFAR images: 2.4 s in chunks of 256, 5.7 s in chunks of 4096; the MLP on
     MNIST does not mind: 35 ms either way); a GPU wants few, large launches."""
     chunk = chunk or (256 if x.device.type == "cpu" else 8192)
-    dim = 1 if getattr(model, "n_copies", 0) else 0
+    dim = 1 if model.batched else 0
     was = model.training
     model.eval()
     zs, hs = zip(*(model(x[i:i + chunk], return_latent=True) for i in range(0, len(x), chunk)))
     model.train(was)
     return torch.cat(zs, dim), torch.cat(hs, dim)
+
+
+def forward_copies(model, x, chunk=None):
+    """`forward_all` with the copies axis always there: (copies, samples, ...), one copy of a
+    plain Net. Every per-copy measure (evaluation, probes) takes this, and gives a list."""
+    z, h = forward_all(model, x, chunk)
+    return (z, h) if model.batched else (z[None], h[None])
 
 
 def accuracy(logits, y) -> float:
@@ -68,12 +75,10 @@ def acc_on(logits, y, classes) -> float:
     return accuracy(logits[m], y[m])
 
 
-def sparsity(h) -> float:
-    """Population sparsity: the fraction of latent activations that are exactly zero; of
-    (copies, samples, units) features, a list with each copy's."""
-    if h.dim() == 3:
-        return (h == 0).float().mean((1, 2)).tolist()
-    return (h == 0).float().mean().item()
+def sparsity(h) -> list:
+    """Population sparsity, per copy: the fraction of latent activations that are exactly zero,
+    of (copies, samples, units) features (forward_copies)."""
+    return (h == 0).float().mean((1, 2)).tolist()
 
 
 def merge_histories(hists):
@@ -102,15 +107,15 @@ class GradAccumulator:
 
     def __init__(self, model):
         self.named = list(model.named_parameters())
-        self.copies = getattr(model, "n_copies", 0)
-        self.acc = [torch.zeros(self.copies or (), device=p.device) for _, p in self.named]
+        self.batched, self.copies = model.batched, model.n_copies
+        self.acc = [torch.zeros(self.copies if self.batched else (), device=p.device) for _, p in self.named]
 
     def reset(self):
         torch._foreach_zero_(self.acc)  # in place: a captured CUDA graph of the step adds into these very tensors
 
     def step(self):
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in self.named]
-        if self.copies:
+        if self.batched:
             norms = [g.reshape(self.copies, -1).norm(dim=1) for g in grads]
         else:
             norms = torch._foreach_norm(grads)

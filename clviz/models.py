@@ -12,6 +12,10 @@ from torch import nn
 
 
 class Net(nn.Module):
+    # The copies axis, said and never guessed from a shape: a plain Net is one copy, unbatched
+    # (its tensors have no copy dimension); clviz.ensemble.BatchedNet holds N, batched.
+    n_copies, batched = 1, False
+
     def __init__(self, body: nn.Module, latent_dim: int, num_classes: int):
         super().__init__()
         self.body = body

@@ -2,7 +2,8 @@
 
 The source hash replaces a hand-bumped version number: any change to a file that computes
 results (every module of the engine but the presentation ones in `NOT_IN_HASH`) gives new keys,
-so the app never shows an old code's numbers as "stored result for these settings".
+so the app never shows an old code's numbers as "stored result for these settings". Code outside
+clviz/ that a run uses, a user's plugin file, is in its key by its own hash (`key`).
 Writes are atomic (a temp file in the same folder, fsync, `os.replace`), so a reader sees either
 nothing or a whole result; a run killed mid-way leaves at most a stray temp file, never an entry.
 Reads validate: an entry that does not parse or lacks its marks is ignored (and removed) with a
@@ -19,6 +20,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+from . import plugin
 from .config import Config, to_dict
 from .data import CACHE
 
@@ -39,8 +41,13 @@ def code_hash() -> str:
 
 
 def key(cfg: Config) -> str:
-    ident = {k: v for k, v in to_dict(cfg).items() if k not in NOT_IN_KEY}
-    blob = json.dumps({"config": ident, "code": code_hash()}, sort_keys=True, default=str)
+    """The config (less the knobs of plugins it does not run), the engine's source hash, and the
+    source hash of each user plugin it runs: an edited plugin file is a new run."""
+    skip = set(NOT_IN_KEY) | plugin.unused_knobs(cfg)
+    ident = {k: v for k, v in to_dict(cfg).items() if k not in skip}
+    plugins = {f"{s.kind}:{s.name}": s.digest for s in plugin.used(cfg) if not s.builtin}
+    blob = json.dumps({"config": ident, "code": code_hash(), **({"plugins": plugins} if plugins else {})},
+                      sort_keys=True, default=str)
     return f"{cfg.experiment}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 

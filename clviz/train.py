@@ -7,8 +7,9 @@
     {"event": "done"}
 The UI turns them into live charts, the CLI into a progress bar. A run is stopped by ending its
 worker process (clviz/jobs.py). `extra` measures more after each task, from the model and its
-test pass `test` = (logits, latent); of a BatchedNet it gets all copies (and their 3-D pass)
-and returns a record per copy (a list), or one record that all copies share.
+test pass `test` = (logits, latent), always with the copies axis first ((copies, samples, ...),
+one copy of a plain Net), and returns a record per copy (a list), or one record (a dict) that
+all copies share. The number of copies is the model's `n_copies`: never guessed from a shape.
 """
 from __future__ import annotations
 
@@ -227,7 +228,7 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
         xs, ys = shuffled(x, y, order(n, gen).to(x.device))
         loss_sum = torch.zeros((), device=x.device)
         for i in range(nb):
-            loss_sum += step(*get_batch(xs, ys, i, batch_size))
+            loss_sum += step(*get_batch(xs, ys, i, batch_size, model.batched))
             steps += 1
             last = max_steps is not None and steps >= max_steps
             if stop is not None:
@@ -315,26 +316,22 @@ class Hooks:
         """After training task k, before it is evaluated."""
 
     def forward(self, model, x):
-        """Logits and latent features for evaluation."""
-        return metrics.forward_all(model, x)
+        """Logits and latent features for evaluation, (copies, samples, ...) (metrics.forward_copies)."""
+        return metrics.forward_copies(model, x)
 
 
-def evaluate(model, x, y, num_classes, tasks, seen, forward=metrics.forward_all):
-    """Test metrics of one model: accuracy per task, on the seen and on all classes, loss on the
-    seen classes, and the latent layer's sparsity, from one forward pass over (x, y); of a
-    BatchedNet, a list with each copy's, from one pass of all copies."""
+def evaluate(model, x, y, num_classes, tasks, seen, forward=metrics.forward_copies):
+    """Test metrics of each copy of a model, a list: accuracy per task, on the seen and on all
+    classes, loss on the seen classes, and the latent layer's sparsity, from one forward pass
+    of all copies over (x, y)."""
     return summarise(*forward(model, x), y, num_classes, tasks, seen)
 
 
 def summarise(z, h, y, num_classes, tasks, seen):
-    """`evaluate` from the logits and latent features of a forward pass already made."""
-    if z.dim() == 3:  # (copies, samples, classes)
-        stats, sparse = metrics.ClassStats.per_copy(z, y, num_classes), metrics.sparsity(h)
-    else:
-        stats, sparse = [metrics.ClassStats(z, y, num_classes)], [metrics.sparsity(h)]
-    out = [{"acc_tasks": [st.acc(t) for t in tasks], "acc_seen": st.acc(seen), "acc_all": st.acc(range(num_classes)),
-            "val_loss": st.loss_on(seen), "sparsity": sp} for st, sp in zip(stats, sparse)]
-    return out if z.dim() == 3 else out[0]
+    """`evaluate` from the (copies, samples, ...) logits and latent features of a pass already made."""
+    stats, sparse = metrics.ClassStats.per_copy(z, y, num_classes), metrics.sparsity(h)
+    return [{"acc_tasks": [st.acc(t) for t in tasks], "acc_seen": st.acc(seen), "acc_all": st.acc(range(num_classes)),
+             "val_loss": st.loss_on(seen), "sparsity": sp} for st, sp in zip(stats, sparse)]
 
 
 def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, epochs=1, batch_size=128,
@@ -351,8 +348,8 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
     """
     method = method or Hooks()
     emit = on_event or (lambda ev: None)
-    copies = getattr(model, "n_copies", 0)
-    gen = generators(seed, copies)
+    copies = model.n_copies
+    gen = generators(seed, copies if model.batched else 0)
     base_loss = loss_fn
     loss_fn = lambda m, x, y: method.loss(m, x, y, base_loss)  # noqa: E731
     opt = make_optimizer(optimizer, model.parameters(), lr)
@@ -378,8 +375,8 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
 
         def on_epoch(e, loss):  # all copies of a BatchedNet in one pass: a record per copy
             recs = evaluate(model, x_live, y_live, data.num_classes, tasks, seen, method.forward)
-            row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / max(copies, 1),
-                   **metrics.mean_std(recs if copies else [recs])}
+            row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / copies,
+                   **metrics.mean_std(recs)}
             row.pop("val_loss", None), row.pop("val_loss_std", None)
             hist["curve"].append(row)
             emit({"event": "epoch_end", **row})
@@ -392,7 +389,6 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
 
         test = method.forward(model, data.x_test)  # one pass of all copies serves the metrics and `extra`
         recs = summarise(*test, data.y_test, data.num_classes, tasks, seen)
-        recs = recs if copies else [recs]
         if extra is not None:
             ex = extra(model, k, test)
             recs = [{**r, **e} for r, e in zip(recs, ex if isinstance(ex, list) else [ex] * len(recs))]

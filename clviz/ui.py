@@ -19,11 +19,13 @@ import zipfile
 import pandas as pd
 import streamlit as st
 
-from . import charts, experiments, jobs, store
+from dataclasses import fields
+
+from . import charts, experiments, jobs, plugin, store
 from . import config as C
 from . import data as D
 from . import device as dev
-from .train import OPTIMIZERS
+from . import knobs as K
 
 POLL_S = 0.5  # live redraws: at most twice a second
 # a queued page asks for its place every 2 s: 30 waiting sessions polling twice a second would
@@ -79,7 +81,7 @@ def link(key: str, default, options=None, lo=None, hi=None):
     try:                                        # browser's first run came before its query string)
         st.session_state[key] = _parse(text, default, options, lo, hi)
     except ValueError as e:
-        st.error(f"The link sets {key} to '{text}': {e}. Using {_text(default)} instead.")
+        st.error(f"The link sets {key} to '{text}': {e}. Using {K.show(default)} instead.")
 
 
 def _parse(text, default, options, lo, hi):
@@ -87,7 +89,7 @@ def _parse(text, default, options, lo, hi):
         vals = [t for t in text.split(",") if t]
         return [_parse(t, options[0], options, None, None) for t in vals]
     if options is not None:
-        by_text = {_text(o): o for o in options}
+        by_text = {K.show(o): o for o in options}
         if text not in by_text:
             raise ValueError(f"it must be one of {', '.join(by_text)}")
         return by_text[text]
@@ -106,26 +108,18 @@ def _parse(text, default, options, lo, hi):
     return text
 
 
-def _text(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return ",".join(map(_text, v))
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def sync_url():
     """Write the linked widgets' values into the URL: those that differ from their defaults."""
     linked, _run.linked = _linked(), None
     applied = st.session_state.setdefault("_url_applied", {})
     for key, default in linked.items():
         v = st.session_state.get(key, default)
-        if _text(v) == _text(default):
+        if K.show(v) == K.show(default):
             applied.pop(key, None)
             if key in st.query_params:
                 del st.query_params[key]
-        elif st.query_params.get(key) != _text(v):
-            st.query_params[key] = applied[key] = _text(v)
+        elif st.query_params.get(key) != K.show(v):
+            st.query_params[key] = applied[key] = K.show(v)
 
 
 # ---------------------------------------------------------------- sidebar
@@ -133,6 +127,8 @@ def sync_url():
 def sidebar():
     """Shared settings: dataset and data folder, device, seed, cache. Returns them as a dict."""
     sb = st.sidebar
+    for e in plugin.ERRORS:  # a broken plugin file: said, and everything else keeps working
+        sb.error(f"{e} Everything else works; fix the file and restart the server to load it.")
     sb.markdown("### Settings")
     link("dataset", D.DATASETS[0], D.DATASETS)
     dataset = sb.selectbox("Dataset", D.DATASETS, key="dataset",
@@ -150,12 +146,11 @@ def sidebar():
     if notice:
         sb.warning(notice)
     sb.caption(f"Running on **{resolved}** ({dev.describe()})")
-    link("seed", 0, lo=0, hi=10_000)
-    seed = sb.number_input("Seed", min_value=0, max_value=10_000, value=0, step=1, key="seed")
-    link("seeds", 1, lo=1, hi=C.MAX_SEEDS)
-    seeds = sb.number_input("Seeds at once", min_value=1, max_value=C.MAX_SEEDS, value=1, step=1, key="seeds",
-                            help="Train N independent copies (seeds seed … seed+N-1) in one batched computation; "
-                                 "curves and tables show the mean and a band of ± one standard deviation.")
+    shared = {f.name: f for f in fields(C.Config)}
+    seed = knob_widget("seed", shared["seed"], sb, resolved)
+    seeds = knob_widget("seeds", shared["seeds"], sb, resolved,
+                        help_="Train N independent copies (seeds seed … seed+N-1) in one batched computation; "
+                              "curves and tables show the mean and a band of ± one standard deviation.")
     n, size = store.size()
     bound = store.max_bytes()
     sb.caption(f"Results cache: {n} run(s), {size / 1e6:.1f} MB"
@@ -189,60 +184,86 @@ def dataset_status(dataset, data_dir, where=None) -> bool:
 
 # ---------------------------------------------------------------- common controls
 
-def parse_float(label, text, container=st):
-    try:
-        v = float(text)
-    except ValueError:
-        container.error(f"{label} must be a number, got '{text}'.")
-        return None
-    if not v > 0:
-        container.error(f"{label} must be greater than 0, got {text}.")
+SIDEBAR = ("dataset", "data_dir", "seed", "seeds")  # the knobs the shared sidebar sets for every page
+
+
+def knob_widget(key: str, f, container, device: str, help_: str = ""):
+    """One knob's widget, made from its field alone (type, default, bounds, choices, label:
+    clviz/knobs.py) and its help text, tied to the URL under `key`. Returns its value, or None
+    where the input is invalid (the message then stands by the widget)."""
+    d, label = f.default, K.label(f)
+    lo, hi, among, widget = K.bound(f, "lo", device), K.bound(f, "hi", device), K.choices(f), f.metadata.get("widget")
+    if among is not None and isinstance(d, tuple):
+        link(key, list(d), among)
+        v = tuple(container.multiselect(label, among, default=list(d), key=key, help=help_, format_func=charts.label))
+    elif among is not None:
+        link(key, d, among)
+        if widget == "radio":
+            v = container.radio(label, among, index=among.index(d), key=key, help=help_, horizontal=True)
+        else:
+            v = container.selectbox(label, among, index=among.index(d), key=key, help=help_)
+    elif isinstance(d, bool):
+        link(key, d)
+        v = container.checkbox(label, d, key=key, help=help_)
+    elif isinstance(d, int):
+        link(key, d, lo=lo, hi=hi)
+        v = int(container.number_input(label, lo, hi, d, step=f.metadata.get("step", 1), key=key, help=help_))
+    elif isinstance(d, float) and widget == "slider":
+        link(key, d, lo=lo, hi=hi)
+        v = container.slider(label, lo, hi, d, f.metadata.get("step"), key=key, help=help_)
+    else:  # a float typed as text (1e-3 and 100000 alike), a list, a string
+        link(key, K.show(d))
+        text = container.text_input(label, K.show(d), key=key, help=help_)
+        try:
+            v = K.parse(d, text)
+        except ValueError as e:
+            container.error(f"{label} must be {'a number' if isinstance(d, float) else 'like ' + K.show(d)}: {e}.")
+            return None
+    if (p := K.problem(f, v, device)) is not None:
+        container.error(p)
         return None
     return v
 
 
-def training_controls(page: str, defaults: C.Config, num_classes: int = 10, tasks=True, lr=True, epochs=True):
-    """Task split, epochs, batch size, learning rate, optimizer, samples per class (the task
-    split, epochs and learning rate with optimizer can be left out), laid out left to right in
-    three columns. Returns the values (None where an input is invalid: the message stands next
-    to the widget)."""
-    cols = itertools.cycle(st.columns(3))
-    out = {}
-    if tasks:
-        c = next(cols)
-        link(f"{page}_tasks", defaults.tasks or D.DEFAULT_TASKS.get(num_classes, ""))
-        text = c.text_input("Tasks (classes by ',', tasks by ';')",
-                            value=defaults.tasks or D.DEFAULT_TASKS.get(num_classes, ""), key=f"{page}_tasks")
-        try:
-            D.parse_tasks(text, num_classes)
-            out["tasks"] = text
-        except D.DataError as e:
-            c.error(str(e))
-            out["tasks"] = None
-    if epochs:
-        link(f"{page}_epochs", defaults.epochs, lo=1, hi=500)
-        out["epochs"] = int(next(cols).number_input("Epochs per task", 1, 500, defaults.epochs, key=f"{page}_epochs"))
-    link(f"{page}_bs", defaults.batch_size, lo=2, hi=4096)
-    out["batch_size"] = int(next(cols).number_input("Batch size", 2, 4096, defaults.batch_size, key=f"{page}_bs"))
-    if lr:
-        c = next(cols)
-        link(f"{page}_lr", f"{defaults.lr:g}")
-        out["lr"] = parse_float("Learning rate", c.text_input("Learning rate", f"{defaults.lr:g}", key=f"{page}_lr"), c)
-        link(f"{page}_opt", defaults.optimizer, OPTIMIZERS)
-        out["optimizer"] = next(cols).selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer),
-                                                key=f"{page}_opt")
-    link(f"{page}_pc", defaults.per_class, lo=0, hi=10_000)
-    out["per_class"] = int(next(cols).number_input("Training samples per class (0: all)", 0, 10_000,
-                                                   defaults.per_class, key=f"{page}_pc",
-                                                   help="A cap for quick runs on the large datasets."))
-    return out
+def knobs_panel(page: str, settings: dict, dataset: str | None = None):
+    """Every knob of experiment `page` as a widget generated from its config's fields, three to
+    a row: its own knobs, then those marked "more" behind an expander. The sidebar's settings
+    fill the rest. Returns the config, or None where an input is invalid (the message stands by
+    the widget). No page writes a default or a bound: they all come from the config."""
+    cls = experiments.get(page).config
+    helps = K.help_of(cls)
+    dataset = dataset or settings["dataset"]
+    n_classes = D.NUM_CLASSES.get(dataset, 10)
+    shown = [f for f in fields(cls) if f.name not in cls.unused and f.metadata.get("where", "page") in ("page", "more")]
+    values = {k: settings[k] for k in SIDEBAR if k in settings}
+    values["dataset"] = dataset
+    for where, box in (("page", st.container()), ("more", st.expander("More knobs"))):
+        cols = itertools.cycle(box.columns(3))
+        for f in (f for f in shown if f.metadata.get("where", "page") == where):
+            if f.name == "tasks":  # the dataset's own default split, written out
+                values["tasks"] = tasks_widget(page, f, next(cols), n_classes, helps.get("tasks", ""))
+            else:
+                values[f.name] = knob_widget(f"{page}_{f.name}", f, next(cols), settings["device"], helps.get(f.name, ""))
+    return make_config(page, settings, **values)
+
+
+def tasks_widget(page, f, container, num_classes, help_):
+    text = f.default or D.DEFAULT_TASKS.get(num_classes, "")
+    link(f"{page}_tasks", text)
+    text = container.text_input(K.label(f), text, key=f"{page}_tasks", help=help_)
+    try:
+        D.parse_tasks(text, num_classes)
+        return text
+    except D.DataError as e:
+        container.error(str(e))
+        return None
 
 
 def make_config(experiment, settings, **kw):
     """A config from the sidebar and page values, or None (with the message shown) if invalid."""
     if any(v is None for v in kw.values()):
         return None
-    base = {k: settings[k] for k in ("dataset", "data_dir", "seed", "seeds")}
+    base = {k: settings[k] for k in SIDEBAR}
     try:
         return experiments.make(experiment, **{**base, **kw})
     except D.DataError as e:

@@ -79,7 +79,7 @@ def test_batches_are_slices_of_one_shuffle():
     assert all(b[0].data_ptr() == xs[5 * i:].data_ptr() for i, b in enumerate(batches))  # views, no copy
     # one ordering per copy: (copies, batch, ...)
     idx = torch.stack([torch.randperm(10), torch.randperm(10)])
-    xb, yb = D.get_batch(*D.shuffled(x, y, idx), 1, 4)
+    xb, yb = D.get_batch(*D.shuffled(x, y, idx), 1, 4, batched=True)
     assert xb.shape == (2, 4, 1) and torch.equal(yb, idx[:, 4:8])
 
 

@@ -152,7 +152,7 @@ def split_run(opt, device, graph, bn=False, copies=0, epochs=2):
         x, y = d.subset(classes)
         train.train_task(m, o, x, y, make_loss("ce"), batch_size=32, gen=gen, epochs=epochs, graph=graph)
     views = [m.copy(i) for i in range(copies)] if copies else [m]
-    return [sum(train.evaluate(v, d.x_test, d.y_test, 10, [(1, 2), (3, 4)], [1, 2, 3, 4])["acc_tasks"][t]
+    return [sum(train.evaluate(v, d.x_test, d.y_test, 10, [(1, 2), (3, 4)], [1, 2, 3, 4])[0]["acc_tasks"][t]
                 for v in views) / len(views) for t in (0, 1)]
 
 

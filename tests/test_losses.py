@@ -5,11 +5,13 @@ from clviz import models
 from clviz.losses import make_loss
 
 
-def grads(loss_name, y, l2=0.0):
+def grads(loss_name, y, **knobs):
     torch.manual_seed(0)
     m = models.mlp(6, (8, 5), num_classes=4)
     x = torch.randn(len(y), 6)
-    loss, _, _ = make_loss(loss_name, l2)(m, x, torch.tensor(y))
+    if loss_name == "correct_only":
+        knobs = {"l2": 0.0, **knobs}
+    loss, _, _ = make_loss(loss_name, **knobs)(m, x, torch.tensor(y))
     loss.backward()
     return m, {n: p.grad.clone() for n, p in m.named_parameters()}
 
@@ -31,7 +33,7 @@ def test_correct_only_is_minus_log_sigmoid_of_true_logit():
     torch.manual_seed(0)
     m = models.mlp(6, (8,), num_classes=3)
     x, y = torch.randn(5, 6), torch.tensor([0, 1, 2, 1, 0])
-    loss, z, _ = make_loss("correct_only")(m, x, y)
+    loss, z, _ = make_loss("correct_only", l2=0.0)(m, x, y)
     ref = -torch.log(torch.sigmoid(z[torch.arange(5), y])).mean()
     assert torch.allclose(loss, ref, atol=1e-6)
 
@@ -59,7 +61,7 @@ def test_l2_term_is_half_lambda_times_squared_weights():
     torch.manual_seed(0)
     m = models.mlp(6, (8,), num_classes=3)
     x, y = torch.randn(5, 6), torch.tensor([0, 1, 2, 1, 0])
-    plain, _, _ = make_loss("correct_only")(m, x, y)
+    plain, _, _ = make_loss("correct_only", l2=0.0)(m, x, y)
     with_l2, _, _ = make_loss("correct_only", l2=0.1)(m, x, y)
     squares = sum((p ** 2).sum() for n, p in m.named_parameters() if n.endswith("weight"))  # weights, not biases
     assert torch.allclose(with_l2 - plain, 0.5 * 0.1 * squares, rtol=1e-5)

@@ -37,7 +37,7 @@ def test_acc_on_and_accuracy():
 
 def test_sparsity_is_the_fraction_of_exact_zeros():
     h = torch.tensor([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 1e-9]])
-    assert metrics.sparsity(h) == 5 / 8  # 1e-9 is not zero
+    assert metrics.sparsity(h[None]) == [5 / 8]  # 1e-9 is not zero; one copy, a list of one
 
 
 def test_forgetting_on_a_hand_built_matrix():
@@ -60,7 +60,8 @@ def test_class_stats_per_copy_equal_each_copys_own():
         assert st.loss == pytest.approx(own.loss, rel=1e-6)
         assert st.acc([0, 1]) == pytest.approx(metrics.acc_on(zi, y, [0, 1]), abs=1e-7)  # float32 mean there
     h = torch.relu(torch.randn(3, 20, 8, generator=g))
-    assert metrics.sparsity(h) == [metrics.sparsity(hi) for hi in h]
+    assert metrics.sparsity(h) == [metrics.sparsity(hi[None])[0] for hi in h]
+    assert metrics.sparsity(h) == [(hi == 0).float().mean().item() for hi in h]
 
 
 def test_grad_accumulator_sums_the_norms():

@@ -4,8 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clviz import experiments, models
-from clviz.remedies import METHODS
+from clviz import experiments, models, plugin
 from clviz.remedies.ewc import fisher_diagonal
 from clviz.remedies.head import align_weights
 from clviz.remedies.lwf import distillation, soft_targets
@@ -35,7 +34,7 @@ def test_ewc_fisher_is_the_mean_squared_per_sample_gradient():
 
 def test_ewc_penalty_pulls_towards_the_anchor():
     cfg = experiments.make("remedies", ewc_lambda=2.0)
-    ewc = METHODS["ewc"](cfg, 3)
+    ewc = plugin.METHODS["ewc"].obj(cfg, 3)
     m = tiny()
     x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
     ewc.after_task(m, 0, x, y)
@@ -137,7 +136,7 @@ def test_published_ordering_on_digits(digits):
 
 def test_every_lens_is_there(digits):
     for name, part in digits.items():
-        if name in METHODS:
+        if name in plugin.METHODS:
             assert len(part["probe_all"]) == len(part["sparsity"]) == len(part["head_norm"]) == 5
             assert len(part["head_bias"][0]) == 10 and len(part["forgetting"]) == 4
             m = np.array(part["matrix"])

@@ -99,7 +99,7 @@ def test_order_and_generators():
 def test_evaluate_against_masked_accuracy():
     d = D.load("digits")
     m = net()
-    e = evaluate(m, d.x_test, d.y_test, 10, TASKS, [1, 2, 3, 4])
+    e, = evaluate(m, d.x_test, d.y_test, 10, TASKS, [1, 2, 3, 4])  # one copy: a list of one
     with torch.no_grad():
         z, h = m(d.x_test, return_latent=True)
     for t, a in zip(TASKS, e["acc_tasks"]):

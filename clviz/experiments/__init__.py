@@ -14,7 +14,7 @@ import warnings
 import torch
 
 from .. import data as D
-from .. import store
+from .. import plugin, store
 from ..config import Config, build, to_dict, validate
 from ..device import resolve
 from ..train import EagerFallback, TrainingError
@@ -30,6 +30,8 @@ REGISTRY: dict[str, Experiment] = {e.name: e for e in (
     boundaries.EXPERIMENT,
     remedies.EXPERIMENT,
 )}
+
+plugin.from_env()  # $CLVIZ_PLUGINS: the users' losses and remedies, after the built-ins (errors kept in plugin.ERRORS)
 
 
 def get(name: str) -> Experiment:
@@ -68,6 +70,7 @@ def run(cfg: Config, device: str = "auto", on_event=None, use_cache: bool = True
     except torch.OutOfMemoryError:
         raise TrainingError(f"Out of memory on {device}: choose the CPU or a smaller batch size.") from None
     result = {"config": to_dict(cfg), "tasks": [list(t) for t in tasks], **out,
+              "labels": {s.name: s.label for s in plugin.used(cfg)}, "plugins": plugin.described(cfg),
               "seconds": round(time.perf_counter() - t0, 3), "device": device, "data_source": data.source}
     for w in caught:
         if not issubclass(w.category, EagerFallback):

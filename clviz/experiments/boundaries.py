@@ -17,6 +17,7 @@ import torch
 from .. import data as D
 from .. import models, report
 from ..config import Config
+from ..knobs import knob
 from ..losses import make_loss
 from ..train import run_sequential
 from .common import Experiment, Phase, new_model
@@ -26,23 +27,20 @@ TOYS = ("blobs", "spirals")
 
 @dataclass(frozen=True)
 class BoundariesConfig(Config):
-    toy: str = "blobs"           # blobs | spirals: the 2-D problem
-    toy_tasks: int = 3           # tasks of the 2-D problem, two classes each
-    toy_epochs: int = 30         # epochs per task of the 2-D problem
-    toy_lr: float = 0.01         # learning rate of the 2-D problem (same optimizer as the real model)
-    toy_hidden: tuple = (64, 64)  # hidden widths of the 2-D problem's MLP
-    toy_per_class: int = 200     # training points per class of the 2-D problem (test: half as many)
-    toy_batch_size: int = 32     # batch size of the 2-D problem
-    grid: int = 60               # resolution of the decision-region grids
+    toy: str = knob("blobs", choices=TOYS, widget="radio", label="Toy problem")  # blobs | spirals: the 2-D problem
+    toy_tasks: int = knob(3, lo=2, hi=5, label="Toy tasks (2 classes each)")  # tasks of the 2-D problem, two classes each
+    toy_epochs: int = knob(30, lo=1, hi=500, label="Toy epochs per task")  # epochs per task of the 2-D problem
+    toy_lr: float = knob(0.01, gt=0, hi=100.0, widget="log", label="Toy learning rate")  # learning rate of the 2-D problem (same optimizer as the real model)
+    toy_hidden: tuple = knob((64, 64), where="more", label="Toy hidden widths")  # hidden widths of the 2-D problem's MLP
+    toy_per_class: int = knob(200, lo=1, hi=10_000, where="more", label="Toy points per class")  # training points per class of the 2-D problem (test: half as many)
+    toy_batch_size: int = knob(32, lo=2, hi=20_000, where="more", label="Toy batch size")  # batch size of the 2-D problem
+    grid: int = knob(60, lo=2, hi=400, where="more", label="Grid points a side")  # resolution of the decision-region grids
 
     def check(self):
         if self.toy not in TOYS:
             raise D.DataError(f"Unknown toy problem '{self.toy}'. Choose one of: {', '.join(TOYS)}.")
-        if not 1 <= self.toy_tasks <= 10 or self.toy_epochs < 1 or not self.toy_lr > 0:
-            raise D.DataError("The toy problem needs 1 to 10 tasks, at least 1 epoch and a learning rate above 0.")
-        if not 2 <= self.toy_batch_size <= 2 * self.toy_per_class or not 2 <= self.grid <= 400:
-            raise D.DataError(f"The toy batch size must be 2 to {2 * self.toy_per_class} (one task) and the "
-                              f"grid 2 to 400 points a side.")
+        if self.toy_batch_size > 2 * self.toy_per_class:
+            raise D.DataError(f"The toy batch size must be at most {2 * self.toy_per_class} (one task of the toy problem).")
 
 
 def toy_data(kind: str, n_classes: int, seed: int, n_train=200, n_test=100) -> D.Data:
@@ -83,8 +81,8 @@ def regions(model, g):
 @torch.no_grad()
 def latent_plane(model, data, test, n_grid, n_points=400):
     """PCA of the latent test features to 2-D, and the head's decisions over that plane
-    (`test`: the logits and latent features of the test set)."""
-    z, h = test
+    (`test`: the logits and latent features of the test set, of the one copy this run trains)."""
+    z, h = test[0][0], test[1][0]
     mu = h.mean(0)
     _, _, v = torch.linalg.svd(h - mu, full_matrices=False)
     basis = v[:2]                                   # (2, latent)

@@ -6,16 +6,17 @@ from dataclasses import dataclass
 
 from .. import report
 from ..config import Config
+from ..knobs import knob, override
 from .common import Experiment, heatmap, joint_phase, merge, per_task, probes, sequential_phase, summary
 
 
 @dataclass(frozen=True)
 class CifarConfig(Config):
-    dataset: str = "cifar100"    # digits | mnist | fashion-mnist | cifar100
-    epochs: int = 2              # epochs per task
-    batch_size: int = 64         # samples per optimiser step
-    per_class: int = 100         # 100 x 100 images: a CPU-sized default; 0 for the full set
-    heatmap_per_class: int = 2   # test samples per class in the latent heatmaps
+    dataset: str = override(Config, "dataset", "cifar100")  # digits | mnist | fashion-mnist | cifar100
+    epochs: int = override(Config, "epochs", 2)  # epochs per task
+    batch_size: int = override(Config, "batch_size", 64)  # samples per optimiser step
+    per_class: int = override(Config, "per_class", 100)  # 100 x 100 images: a CPU-sized default; 0 for the full set
+    heatmap_per_class: int = knob(2, lo=1, hi=1000, where="more", label="Heatmap samples per class")  # test samples per class in the latent heatmaps
 
 
 def run(cfg: CifarConfig, data, tasks, rep):

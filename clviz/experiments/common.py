@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from .. import data as D
-from .. import metrics, models, probe
+from .. import metrics, models, plugin, probe
 from ..config import Config
 from ..ensemble import BatchedNet
 from ..losses import make_loss
@@ -25,12 +25,18 @@ from ..train import generators, make_optimizer, run_sequential, train_task
 class Experiment:
     """One record per experiment: all that the engine, the CLI and the app need to know of it."""
     name: str          # the CLI's sub-command, the JSON's "experiment", the page's file app_pages/<name>.py
-    config: type       # its frozen Config subclass: every knob and its default
+    base: type         # its frozen Config subclass: every knob and its default
     run: Callable      # (cfg, data, tasks, reporter) -> result dict (JSON-ready)
     table: Callable    # result -> plain-text tables (CLI, `reproduce`)
     title: str         # the page's name in the app's navigation
     icon: str          # the page's icon (Material Symbols)
     reproduce: tuple = ("digits", "mnist", "fashion-mnist")  # datasets whose `reproduce` report includes it
+    plugins: str = ""  # "loss" | "method": the kind of plugin it runs, whose knobs join its config
+
+    @property
+    def config(self) -> type:
+        """Its config class: `base` with the knobs of every registered plugin of its kind."""
+        return plugin.extend(self.base, self.plugins) if self.plugins else self.base
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,7 @@ def all_classes(tasks):
 
 def views(model):
     """The plain Nets of a model: its copies for a BatchedNet, else the model itself."""
-    n = getattr(model, "n_copies", 0)
-    return [model.copy(i) for i in range(n)] if n else [model]
+    return [model.copy(i) for i in range(model.n_copies)] if model.batched else [model]
 
 
 # ---------------------------------------------------------------- what runs are measured with
@@ -110,20 +115,18 @@ def views(model):
 def probes(cfg, model, data, tasks, k, test):
     """Linear probe after task k: on the classes seen so far, and on all classes of the split.
     Fitted on the latent features of a fixed subsample of the training set (cfg.probe_fit_n),
-    scored on the whole test set, whose forward pass `test` = (logits, latent) the caller made.
-    Of a BatchedNet, a record per copy (on a GPU all copies' probes are fitted at once)."""
+    scored on the whole test set, whose forward pass `test` = (logits, latent) of every copy the
+    caller made. A record per copy (on a GPU all copies' probes are fitted at once)."""
     sub = probe.fit_subset(len(data.y_train), cfg.probe_fit_n, data.device)
-    htr, ytr = metrics.forward_all(model, data.x_train[sub])[1], data.y_train[sub]
+    htr, ytr = metrics.forward_copies(model, data.x_train[sub])[1], data.y_train[sub]
     seen, every = [probe.probe_accuracy(htr, ytr, test[1], data.y_test, classes)
                    for classes in (all_classes(tasks[:k + 1]), all_classes(tasks))]
-    if isinstance(seen, list):
-        return [{"probe_seen": s, "probe_all": a} for s, a in zip(seen, every)]
-    return {"probe_seen": seen, "probe_all": every}
+    return [{"probe_seen": s, "probe_all": a} for s, a in zip(seen, every)]
 
 
 def merge(*parts):
-    """An `extra`'s record from parts that are each a record per copy (a list, of a BatchedNet)
-    or one record (a dict: of a single network, or of the first copy only, such as a heatmap)."""
+    """An `extra`'s record from parts that are each a record per copy (a list) or one record that
+    all copies share (a dict: of the first copy only, such as a heatmap)."""
     n = max((len(p) for p in parts if isinstance(p, list)), default=0)
     if not n:
         return {k: v for p in parts for k, v in p.items()}
@@ -151,25 +154,26 @@ def joint_phase(cfg: Config, data, tasks, name="joint") -> Phase:
         x, y = data.subset(all_classes(tasks))
         opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
         train_task(model, opt, x, y, make_loss("ce"), batch_size=cfg.batch_size,
-                   gen=generators(cfg.seed, getattr(model, "n_copies", 0)), epochs=cfg.epochs,
+                   gen=generators(cfg.seed, model.n_copies if model.batched else 0), epochs=cfg.epochs,
                    on_epoch=lambda e, loss: emit({"event": "tick", "epoch": e, "loss": loss}))
-        z = metrics.forward_all(model, data.x_test)[0]  # all copies in one pass, one read
-        stats = metrics.ClassStats.per_copy(z if z.dim() == 3 else z[None], data.y_test, data.num_classes)
+        z = metrics.forward_copies(model, data.x_test)[0]  # all copies in one pass, one read
+        stats = metrics.ClassStats.per_copy(z, data.y_test, data.num_classes)
         accs = [st.acc(all_classes(tasks)) for st in stats]
         return metrics.mean_std([{"joint_acc": a} for a in accs])
     return Phase(name, cfg.epochs, run)
 
 
-def sequential_phase(name, cfg, data, tasks, *, bn=False, loss="ce", extra=None, l2=0.0) -> Phase:
+def sequential_phase(name, cfg, data, tasks, *, bn=False, loss="ce", extra=None) -> Phase:
     """One class-incremental run (one unit per epoch of each task), all seeds at once where they
     can be batched; BatchNorm's running statistics cannot be, so then one run per seed. Its
-    result: the history of `train.run_sequential`, merged over seeds."""
+    result: the history of `train.run_sequential`, merged over seeds. The loss (any registered
+    one) takes its own knobs from the config's `<loss>_<knob>` fields."""
     per_seed = bn and cfg.seeds > 1
     seeds = [cfg.seed + i for i in range(cfg.seeds)] if per_seed else [cfg.seed]
 
     def one(seed, emit):
         c = replace(cfg, seed=seed, seeds=1) if per_seed else cfg
-        return run_sequential(new_model(c, data, bn), data, tasks, make_loss(loss, l2), optimizer=cfg.optimizer,
+        return run_sequential(new_model(c, data, bn), data, tasks, make_loss(loss, plugin.get("loss", loss).knobs_of(cfg)), optimizer=cfg.optimizer,
                               lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed, on_event=emit,
                               extra=extra, live_eval_n=cfg.live_eval_n)
     return Phase(name, len(seeds) * len(tasks) * cfg.epochs,

@@ -7,12 +7,13 @@ from dataclasses import dataclass, replace
 
 from .. import metrics, report
 from ..config import Config
+from ..knobs import knob
 from .common import Experiment, joint_phase, new_model, probes, sequential_phase, summary, views
 
 
 @dataclass(frozen=True)
 class ProbeConfig(Config):
-    line_points: int = 11  # points on the straight line between consecutive tasks' weights
+    line_points: int = knob(11, lo=2, hi=201, where="more", label="Points on the straight line")  # points on the straight line between consecutive tasks' weights
 
 
 def run(cfg: ProbeConfig, data, tasks, rep):

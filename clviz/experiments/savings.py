@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 import torch
 
 from .. import metrics, report
-from ..config import Config
-from ..data import DataError
+from ..config import MAX_SEEDS, Config
+from ..knobs import knob, override
 from ..losses import make_loss
 from ..train import OPTIMIZERS, make_optimizer, train_task
 from .common import Experiment, Phase, all_classes, new_model
@@ -20,23 +20,18 @@ from .common import Experiment, Phase, all_classes, new_model
 
 @dataclass(frozen=True)
 class SavingsConfig(Config):
-    seeds: int = 5               # runs per setting (seed .. seed+N-1), averaged: one run's savings is a few steps of noise
-    criterion: float = 0.97      # train accuracy on a task that counts as "learned"
-    joint_criterion: float = 0.85  # train accuracy on all classes that counts as the joint solution
-    max_steps: int = 3000        # give up on reaching the criterion after this many steps per phase
-    optimizers: tuple = ("sgd", "momentum", "adam", "rmsprop", "adadelta")  # the optimizers compared
-    lrs: tuple = (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("rmsprop", 1e-3), ("adadelta", 1.0))  # per optimizer
-    check_n: int = 2000          # training samples the criterion is checked on (the first n of the task)
-    check_every: int = 10        # steps between criterion checks after the first 100 (each costs a forward pass)
+    unused = ("epochs", "lr", "optimizer")  # trained to a criterion, each optimizer at its rate in lrs
+    seeds: int = override(Config, "seeds", 5, where="page", label="Runs per setting (seeds)", hi=MAX_SEEDS)  # runs per setting (seed .. seed+N-1), averaged: one run's savings is a few steps of noise
+    criterion: float = knob(0.97, lo=0.1, hi=1.0, widget="slider", step=0.01, label="Criterion (train accuracy on the task)")  # train accuracy on a task that counts as "learned"
+    joint_criterion: float = knob(0.85, lo=0.1, hi=1.0, widget="slider", step=0.01, where="more", label="Joint criterion")  # train accuracy on all classes that counts as the joint solution
+    max_steps: int = knob(3000, lo=10, hi=100_000, label="Give up after (steps per phase)")  # give up on reaching the criterion after this many steps per phase
+    optimizers: tuple = knob(("sgd", "momentum", "adam", "rmsprop", "adadelta"), choices=lambda: OPTIMIZERS)  # the optimizers compared
+    lrs: tuple = knob((("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("rmsprop", 1e-3), ("adadelta", 1.0)), where="more", label="Learning rate per optimizer")  # per optimizer
+    check_n: int = knob(2000, lo=1, hi=1_000_000, where="more", label="Samples per criterion check")  # training samples the criterion is checked on (the first n of the task)
+    check_every: int = knob(10, lo=1, hi=10_000, where="more", label="Steps between checks")  # steps between criterion checks after the first 100 (each costs a forward pass)
 
-    def check(self):
-        if not (0 < self.criterion <= 1 and 0 < self.joint_criterion <= 1):
-            raise DataError(f"Criteria must be accuracies in (0, 1], got {self.criterion} and {self.joint_criterion}.")
-        unknown = [o for o in self.optimizers if o not in OPTIMIZERS]
-        if unknown or not self.optimizers:
-            raise DataError(f"Unknown optimizer(s) {unknown}: choose from {', '.join(OPTIMIZERS)}.")
-        if self.max_steps < 1 or self.check_n < 1 or self.check_every < 1:
-            raise DataError("max_steps, check_n and check_every must be at least 1.")
+    # bounds and choices: their knob(...) metadata, checked by config.validate; an optimizer
+    # missing from lrs runs at lr
 
 
 CE = make_loss("ce")  # one loss function for every phase: a run's step is made (and captured) once per optimizer

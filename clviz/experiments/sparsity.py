@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .. import report
 from ..config import Config
+from ..knobs import knob
 from .common import SEQ_KEYS, Experiment, heatmap, per_task, sequential_phase
 
 VARIANTS = (("no_bn", False), ("bn", True))
@@ -17,7 +18,7 @@ VARIANTS = (("no_bn", False), ("bn", True))
 
 @dataclass(frozen=True)
 class SparsityConfig(Config):
-    heatmap_per_class: int = 10  # test samples per class in the latent heatmaps
+    heatmap_per_class: int = knob(10, lo=1, hi=1000, where="more", label="Heatmap samples per class")  # test samples per class in the latent heatmaps
 
 
 def run(cfg: SparsityConfig, data, tasks, rep):

@@ -4,10 +4,14 @@ lambda/2 * sum F (theta - theta*)^2. The Fisher is the mean squared per-sample g
 log-likelihood of the true label (the empirical Fisher) over `fisher_n` samples of the task."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
+from .. import plugin
+from ..knobs import knob
 from .base import Method, anchored, frozen
 
 
@@ -25,8 +29,15 @@ def fisher_diagonal(model, x, y) -> dict:
     return {n: (gn ** 2).mean(0) for n, gn in g.items()}
 
 
+@dataclass(frozen=True)
+class Knobs:
+    lambda_: float = knob(100.0, lo=0.0, hi=1e9, widget="log", label="EWC lambda")  # strength of the pull towards the anchor
+    gamma: float = knob(1.0, lo=0.0, hi=1.0, label="EWC gamma", where="more")  # weight of older tasks' Fisher (1: none forgotten)
+    fisher_n: int = knob(300, lo=1, hi=100_000, label="EWC Fisher samples", where="more")  # samples per task the Fisher is estimated on
+
+
+@plugin.method("ewc", label="online EWC", knobs=Knobs)
 class OnlineEWC(Method):
-    name = "ewc"
 
     def __init__(self, cfg, num_classes):
         super().__init__(cfg, num_classes)
@@ -35,11 +46,11 @@ class OnlineEWC(Method):
     def loss(self, model, x, y, base):
         loss, z, h = base(model, x, y)
         if self.fisher is not None:
-            loss = loss + 0.5 * self.cfg.ewc_lambda * anchored(model, self.fisher, self.anchor)
+            loss = loss + 0.5 * self.knobs.lambda_ * anchored(model, self.fisher, self.anchor)
         return loss, z, h
 
     def after_task(self, model, k, x, y):
-        idx = torch.randperm(len(y), generator=self.gen)[:self.cfg.fisher_n].to(y.device)
+        idx = torch.randperm(len(y), generator=self.gen)[:self.knobs.fisher_n].to(y.device)
         new = fisher_diagonal(model, x[idx], y[idx])
-        self.fisher = new if self.fisher is None else {n: self.cfg.ewc_gamma * self.fisher[n] + new[n] for n in new}
+        self.fisher = new if self.fisher is None else {n: self.knobs.gamma * self.fisher[n] + new[n] for n in new}
         self.anchor = frozen(model)

@@ -6,10 +6,13 @@ features keep the old classes, fixing only the last layer should bring them back
   all seen classes (the body frozen)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from .. import metrics
+from .. import metrics, plugin
+from ..knobs import knob
 from .base import Method
 from .memory import Memory
 
@@ -23,8 +26,8 @@ def align_weights(head, old, new):
     return gamma.item()
 
 
+@plugin.method("wa", label="weight aligning")
 class WeightAlign(Method):
-    name = "wa"
 
     def __init__(self, cfg, num_classes):
         super().__init__(cfg, num_classes)
@@ -37,8 +40,14 @@ class WeightAlign(Method):
         self.seen = sorted(set(self.seen) | set(new))
 
 
+@dataclass(frozen=True)
+class Knobs:
+    epochs: int = knob(20, lo=0, hi=1000, label="Head retraining: epochs", where="more")  # epochs over the memory after each task
+    lr: float = knob(1e-3, lo=1e-6, hi=10.0, widget="log", label="Head retraining: learning rate", where="more")  # Adam's learning rate
+
+
+@plugin.method("head", label="head retrained", knobs=Knobs)
 class HeadRetrain(Method):
-    name = "head"
 
     def __init__(self, cfg, num_classes):
         super().__init__(cfg, num_classes)
@@ -47,9 +56,9 @@ class HeadRetrain(Method):
     def after_task(self, model, k, x, y):
         self.memory.add(x, y)
         h = metrics.forward_all(model, self.memory.x)[1]  # the frozen body's features of the memory
-        opt = torch.optim.Adam(model.head.parameters(), lr=self.cfg.head_lr)
+        opt = torch.optim.Adam(model.head.parameters(), lr=self.knobs.lr)
         n, bs = len(h), self.cfg.batch_size
-        for _ in range(self.cfg.head_epochs):
+        for _ in range(self.knobs.epochs):
             for idx in torch.randperm(n, generator=self.gen).to(h.device).split(bs):
                 opt.zero_grad()
                 F.cross_entropy(model.head(h[idx]), self.memory.y[idx]).backward()

@@ -4,10 +4,13 @@ classes (temperature T, scaled by T^2) on the current batch."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from .. import plugin
+from ..knobs import knob
 from .base import Method
 
 
@@ -21,8 +24,13 @@ def distillation(z_student, z_teacher, T: float):
     return -(soft_targets(z_teacher, T) * F.log_softmax(z_student / T, dim=-1)).sum(-1).mean() * T * T
 
 
+@dataclass(frozen=True)
+class Knobs:
+    temperature: float = knob(2.0, lo=1e-3, hi=1e3, label="LwF temperature")  # temperature of the distillation
+
+
+@plugin.method("lwf", label="LwF", knobs=Knobs)
 class LwF(Method):
-    name = "lwf"
 
     def __init__(self, cfg, num_classes):
         super().__init__(cfg, num_classes)
@@ -33,7 +41,7 @@ class LwF(Method):
         if self.teacher is not None:
             with torch.no_grad():
                 zt = self.teacher(x)[:, self.old]
-            loss = loss + distillation(z[:, self.old], zt, self.cfg.lwf_temperature)
+            loss = loss + distillation(z[:, self.old], zt, self.knobs.temperature)
         return loss, z, h
 
     def after_task(self, model, k, x, y):

@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import torch
 
+from .. import plugin
 from .base import Method
 from .memory import Memory
 
 
+@plugin.method("joint", label="joint")
+class Joint(Method):
+    """The upper bound: each task trains on the data of every task so far (an unbounded memory)."""
+
+    def __init__(self, cfg, num_classes):
+        super().__init__(cfg, num_classes)
+        self.x = self.y = None
+
+    def before_task(self, model, k, x, y):
+        self.x = x if self.x is None else torch.cat([self.x, x])
+        self.y = y if self.y is None else torch.cat([self.y, y])
+        return self.x, self.y
+
+    def memory_size(self):
+        return len(self.y)
+
+
+@plugin.method("replay", label="replay")
 class Replay(Method):
-    name = "replay"
 
     def __init__(self, cfg, num_classes):
         super().__init__(cfg, num_classes)
@@ -27,20 +45,3 @@ class Replay(Method):
 
     def memory_size(self):
         return len(self.memory)
-
-
-class Joint(Method):
-    """The upper bound: each task trains on the data of every task so far (an unbounded memory)."""
-    name = "joint"
-
-    def __init__(self, cfg, num_classes):
-        super().__init__(cfg, num_classes)
-        self.x = self.y = None
-
-    def before_task(self, model, k, x, y):
-        self.x = x if self.x is None else torch.cat([self.x, x])
-        self.y = y if self.y is None else torch.cat([self.y, y])
-        return self.x, self.y
-
-    def memory_size(self):
-        return len(self.y)

@@ -3,11 +3,21 @@ drop in loss is summed along the path, w += -g * delta theta; after the task its
 grows by w / (total change^2 + xi), and the loss gets c * sum Omega (theta - theta*)^2."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from .. import plugin
+from ..knobs import knob
 from .base import Method, anchored, frozen, params
 
 
+@dataclass(frozen=True)
+class Knobs:
+    c: float = knob(1.0, lo=0.0, hi=1e9, widget="log", label="SI c")  # strength of the pull towards the anchor
+    xi: float = knob(0.1, lo=0.0, hi=1e6, widget="log", label="SI xi", where="more")  # damping of the importance
+
+
+@plugin.method("si", label="SI", knobs=Knobs)
 class SI(Method):
-    name = "si"
 
     def __init__(self, cfg, num_classes):
         super().__init__(cfg, num_classes)
@@ -23,7 +33,7 @@ class SI(Method):
     def loss(self, model, x, y, base):
         loss, z, h = base(model, x, y)
         if self.omega is not None:
-            loss = loss + self.cfg.si_c * anchored(model, self.omega, self.anchor)
+            loss = loss + self.knobs.c * anchored(model, self.omega, self.anchor)
         return loss, z, h
 
     def _step_done(self):
@@ -42,6 +52,6 @@ class SI(Method):
     def after_task(self, model, k, x, y):
         self._step_done()
         end = frozen(model)
-        new = {n: self.w[n] / ((end[n] - self.start[n]) ** 2 + self.cfg.si_xi) for n in end}
+        new = {n: self.w[n] / ((end[n] - self.start[n]) ** 2 + self.knobs.xi) for n in end}
         self.omega = new if self.omega is None else {n: self.omega[n] + new[n] for n in new}
         self.anchor = end
