@@ -49,7 +49,7 @@ def main():
     torch.set_num_threads(1)
     for opt in args.optimizers.split(","):
         for lr, ep, l2 in itertools.product(GRID[opt], map(int, args.epochs.split(",")), map(float, args.l2.split(","))):
-            cfg = experiments.make("losses", dataset=args.dataset, optimizer=opt, lr=lr, epochs=ep, l2=l2)
+            cfg = experiments.make("losses", dataset=args.dataset, optimizer=opt, lr=lr, epochs=ep, correct_only_l2=l2)
             t = time.time()
             r = experiments.run(cfg, device="cpu")
             out = {"optimizer": opt, "lr": lr, "epochs": ep, "l2": l2, "seconds": round(time.time() - t, 1)}

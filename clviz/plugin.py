@@ -35,6 +35,7 @@ import hashlib
 import importlib.util
 import inspect
 import os
+import sys
 import traceback
 from dataclasses import dataclass, field, fields, make_dataclass
 from pathlib import Path
@@ -83,7 +84,7 @@ REGISTRY: dict[str, dict[str, Spec]] = {"loss": {}, "method": {}}
 LOSSES, METHODS = REGISTRY["loss"], REGISTRY["method"]
 ERRORS: list[str] = []          # what the plugins loaded from $CLVIZ_PLUGINS said went wrong
 LOADED: dict[str, str] = {}     # plugin file -> its digest, of the files that loaded
-_loading: list[str] = []        # the user file being imported now, with its digest
+_loading: list[tuple] = []      # (path, digest) of the user file being imported now
 
 
 def key_of(name: str, knob: str) -> str:
@@ -126,7 +127,7 @@ def _register(kind, name, label, obj, knobs, form):
         raise PluginError(f"{where}: the {kind} name '{name}' must be a Python identifier (letters, digits, _).")
     _check_knobs(knobs, where)
     in_engine = ENGINE in Path(file).resolve().parents  # a built-in, even if first imported by a plugin
-    digest = _loading[-1] if _loading and not in_engine else ""
+    digest = _loading[-1][1] if _loading and not in_engine else ""
     old = REGISTRY[kind].get(name)
     if old is not None and Path(old.file).resolve() != Path(file).resolve():
         raise PluginError(f"{where}: a {kind} named '{name}' is registered already, by {old.where}.")
@@ -255,11 +256,12 @@ def load_file(path: Path) -> str | None:
     body = path.read_bytes()
     digest = hashlib.sha256(body).hexdigest()[:16]
     before = {k: dict(reg) for k, reg in REGISTRY.items()}
-    mod = f"clviz_plugins.{path.stem}_{digest}"
-    _loading.append(digest)
+    mod = f"clviz_plugins.{path.stem}_{digest}"  # a new name per version: an edited file loads afresh
+    _loading.append((path, digest))
     try:
         spec = importlib.util.spec_from_file_location(mod, path)
-        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        module = sys.modules[mod] = importlib.util.module_from_spec(spec)  # (inspect finds its source there)
+        spec.loader.exec_module(module)
         LOADED[str(path)] = digest
         return None
     except PluginError as e:
@@ -272,6 +274,7 @@ def load_file(path: Path) -> str | None:
         err = f"{_short(path)}:{line}: {type(e).__name__} at import: {e}"
     finally:
         _loading.pop()
+    sys.modules.pop(mod, None)
     for k in REGISTRY:  # a file that failed leaves the registry as it found it
         REGISTRY[k].clear()
         REGISTRY[k].update(before[k])

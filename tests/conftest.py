@@ -84,6 +84,30 @@ def isolated(tmp_path_factory, monkeypatch):
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def registry():
+    """The plugin registry as it was before the test, put back after it (tests load plugins)."""
+    from clviz import plugin
+    saved = {k: dict(v) for k, v in plugin.REGISTRY.items()}
+    loaded, errors = dict(plugin.LOADED), list(plugin.ERRORS)
+    yield plugin
+    for k, v in saved.items():
+        plugin.REGISTRY[k].clear()
+        plugin.REGISTRY[k].update(v)
+    plugin.LOADED.clear(), plugin.LOADED.update(loaded)
+    plugin.ERRORS[:] = errors
+
+
+@pytest.fixture
+def examples(tmp_path):
+    """The README's two example plugins (examples/plugins/), copied to a folder of the test's own."""
+    import shutil
+    from pathlib import Path
+    d = tmp_path / "plugins"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "plugins", d)
+    return d
+
+
 def _no_download(name, data_dir):
     raise D.DataError(D.missing_message(name, data_dir) + " (download failed: offline in tests)")
 

@@ -51,7 +51,7 @@ def cells_equal(df, expected: dict):
 
 def quick(at, page, epochs=1, per_class=40):
     at.number_input(key=f"{page}_epochs").set_value(epochs)
-    at.number_input(key=f"{page}_pc").set_value(per_class)
+    at.number_input(key=f"{page}_per_class").set_value(per_class)
     at.run()
 
 
@@ -78,9 +78,8 @@ def test_probe_page_and_cached_rerun():
     # a new session with the same settings finds the stored result without training
     at2 = open_page("probe")
     quick(at2, "probe")
-    t = time.perf_counter()
     at2.run()
-    assert time.perf_counter() - t < 5
+    assert "probe_job" not in at2.session_state  # nothing was submitted: no training
     assert any("Stored result" in c.value for c in at2.caption)
     assert at2.dataframe[0].value.equals(df)
 
@@ -107,9 +106,9 @@ def test_losses_page():
 
 def test_savings_page():
     at = open_page("savings")
-    at.multiselect(key="savings_opts").set_value(["sgd", "adam"])
-    at.number_input(key="savings_pc").set_value(60)
-    at.number_input(key="savings_runs").set_value(3)
+    at.multiselect(key="savings_optimizers").set_value(["sgd", "adam"])
+    at.number_input(key="savings_per_class").set_value(60)
+    at.number_input(key="savings_seeds").set_value(3)
     at.run()
     train(at, "savings")
     df, r = at.dataframe[0].value, result_of(at, "savings")
@@ -145,7 +144,7 @@ def test_remedies_page():
 
 def test_boundaries_page():
     at = open_page("boundaries")
-    at.number_input(key="bnd_epochs").set_value(10)
+    at.number_input(key="boundaries_toy_epochs").set_value(10)
     quick(at, "boundaries")
     train(at, "boundaries")
     assert len(charts(at)) == 3 + 5  # toy regions per task, latent planes per task
@@ -157,7 +156,7 @@ def test_cifar_page_on_small_pickle(tmp_path):
     at = open_page("cifar")
     at.sidebar.text_input(key="data_dir").set_value(str(tmp_path)).run()
     at.number_input(key="cifar_epochs").set_value(1)
-    at.number_input(key="cifar_pc").set_value(10)
+    at.number_input(key="cifar_per_class").set_value(10)
     at.run()
     assert not at.warning  # the data was found
     train(at, "cifar")
@@ -175,12 +174,13 @@ BAD_INPUTS = [
     ("text_input", "probe_tasks", "1,2,3,4", "Only one task", True),
     ("text_input", "probe_tasks", "", "The task split is empty", True),
     ("text_input", "probe_lr", "fast", "Learning rate must be a number", True),
+    ("text_input", "probe_lr", "1e-3x", "'1e-3x' is not a number", True),
     ("text_input", "probe_lr", "0", "Learning rate must be greater than 0", True),
     ("text_input", "probe_lr", "-1e-3", "Learning rate must be greater than 0", True),
     ("text_input", "probe_lr", "5000", "absurdly large", False),
-    ("number_input", "probe_epochs", 400, "too many on", False),
-    ("number_input", "probe_bs", 1000, "larger than task 1", False),
-    ("number_input", "probe_pc", 3, "larger than task 1, which has 6", False),
+    ("number_input", "probe_batch_size", 1000, "larger than task 1", False),
+    ("number_input", "probe_per_class", 3, "larger than task 1, which has 6", False),
+    ("text_input", "probe_hidden", "256,x", "'x' is not an integer", True),
     ("sidebar_text", "data_dir", "/no/such/folder", "does not exist", True),
 ]
 
@@ -250,21 +250,22 @@ def open_link(page, **params):
 
 
 def test_a_link_reproduces_a_view():
-    at = open_link("probe", seed="3", probe_epochs="2", probe_pc="40", probe_lr="0.002", probe_opt="rmsprop")
+    at = open_link("probe", seed="3", probe_epochs="2", probe_per_class="40", probe_lr="0.002",
+                   probe_optimizer="rmsprop")
     assert at.sidebar.number_input(key="seed").value == 3 and at.number_input(key="probe_epochs").value == 2
-    assert at.text_input(key="probe_lr").value == "0.002" and at.selectbox(key="probe_opt").value == "rmsprop"
+    assert at.text_input(key="probe_lr").value == "0.002" and at.selectbox(key="probe_optimizer").value == "rmsprop"
     train(at, "probe")
     r = result_of(at, "probe")
     assert (r["config"]["seed"], r["config"]["epochs"], r["config"]["per_class"], r["config"]["lr"],
             r["config"]["optimizer"]) == (3, 2, 40, 0.002, "rmsprop")
     at.radio(key="probe_line_field").set_value("acc").run()  # a view setting travels too
     link = {k: at.query_params[k] for k in at.query_params}
-    assert link == {"seed": "3", "probe_epochs": "2", "probe_pc": "40", "probe_lr": "0.002",
-                    "probe_opt": "rmsprop", "probe_line_field": "acc"}
-    at.number_input(key="probe_bs").set_value(16).run()  # a widget changed: the address bar follows
-    assert at.query_params["probe_bs"] == "16"
-    at.number_input(key="probe_bs").set_value(32).run()  # back to the default: out of the address
-    assert "probe_bs" not in at.query_params
+    assert link == {"seed": "3", "probe_epochs": "2", "probe_per_class": "40", "probe_lr": "0.002",
+                    "probe_optimizer": "rmsprop", "probe_line_field": "acc"}
+    at.number_input(key="probe_batch_size").set_value(16).run()  # a widget changed: the address bar follows
+    assert at.query_params["probe_batch_size"] == "16"
+    at.number_input(key="probe_batch_size").set_value(32).run()  # back to the default: out of the address
+    assert "probe_batch_size" not in at.query_params
     # the link opened in another browser: the same settings, the stored result at once, no training
     again = open_link("probe", **link)
     assert any("Stored result for these settings" in c.value for c in again.caption)
@@ -274,9 +275,9 @@ def test_a_link_reproduces_a_view():
 
 @pytest.mark.parametrize("params,message", [
     ({"probe_epochs": "abc"}, "The link sets probe_epochs to 'abc': it is not a whole number"),
-    ({"probe_epochs": "9999"}, "The link sets probe_epochs to '9999': it must be between 1 and 500"),
-    ({"probe_opt": "lion"}, "The link sets probe_opt to 'lion': it must be one of sgd, momentum, adam"),
-    ({"probe_lr": "fast"}, "Learning rate must be a number, got 'fast'"),          # the widget's own message
+    ({"probe_epochs": "9999"}, "The link sets probe_epochs to '9999': it must be between 1 and 200"),  # the CPU's cap
+    ({"probe_optimizer": "lion"}, "The link sets probe_optimizer to 'lion': it must be one of sgd, momentum, adam"),
+    ({"probe_lr": "fast"}, "Learning rate must be a number: 'fast' is not a number"),  # the widget's own message
     ({"probe_tasks": "1,2;2,3"}, "Class 2 appears in task 1 and task 2"),
     ({"dataset": "imagenet"}, "The link sets dataset to 'imagenet': it must be one of digits, mnist"),
 ])
@@ -284,3 +285,89 @@ def test_bad_values_in_a_link_get_a_message(params, message):
     at = open_link("probe", **params)
     errors = [e.value for e in at.error]
     assert any(message in e for e in errors), errors
+
+
+# ---------------------------------------------------------------- every knob written once
+
+def widget_values(at, page):
+    """{field: value} of the page's knob widgets (keys `<page>_<field>`), typed like the field."""
+    from dataclasses import fields
+    from clviz import experiments, knobs
+    out = {}
+    for f in fields(experiments.get(page).config):
+        key = f"{page}_{f.name}"
+        for kind in ("number_input", "text_input", "selectbox", "multiselect", "slider", "radio", "checkbox"):
+            try:
+                w = getattr(at, kind)(key=key)
+            except KeyError:
+                continue
+            v = w.value
+            out[f.name] = (tuple(v) if isinstance(v, list) else knobs.parse(f.default, v) if kind == "text_input"
+                           and f.name != "tasks" else v)
+            break
+    return out
+
+
+@pytest.mark.parametrize("page", ["sparsity", "probe", "losses", "savings", "boundaries", "remedies", "cifar"])
+def test_every_widget_starts_at_its_configs_default_and_train_runs_the_clis_default(page):
+    from dataclasses import fields
+    from clviz import experiments, ui
+    at = open_page(page)
+    cls = experiments.get(page).config
+    shown = widget_values(at, page)
+    expected = {f.name: f.default for f in fields(cls) if f.name in shown}
+    expected.pop("tasks", None)  # shown written out ("1,2;3,4;..."), the default split: checked below
+    assert {k: v for k, v in shown.items() if k != "tasks"} == expected
+    # every knob the experiment reads has a widget, but those the sidebar sets for every page
+    assert set(shown) == {f.name for f in fields(cls) if f.name not in cls.unused
+                          and f.metadata.get("where", "page") in ("page", "more")}
+    if page == "cifar":  # its default dataset is not on this machine: nothing to press
+        return
+    at.button(key=f"{page}_train").click().run()
+    job = ui.queue().get(at.session_state[f"{page}_job"])
+    ui.queue().cancel(job)
+    assert job.cfg == experiments.make(page)  # the app runs exactly what `python -m clviz run PAGE` runs
+
+
+# ---------------------------------------------------------------- plugins on the pages
+
+def test_a_loss_plugin_on_its_page(registry, examples):
+    assert registry.load([examples]) == []  # as the server does at start from $CLVIZ_PLUGINS
+    at = open_page("losses")
+    assert at.text_input(key="losses_sigmoid_sq_power").value == "2"  # its knob, from its dataclass
+    at.multiselect(key="losses_losses").set_value(["ce", "sigmoid_sq"])
+    quick(at, "losses")
+    train(at, "losses")  # in a worker process, which loaded the plugin file as the server had
+    summary, r = at.dataframe[0].value, result_of(at, "losses")
+    assert list(summary["loss"]) == ["cross-entropy", "sigmoid, squared miss"]
+    cells_equal(summary, {"final acc (all seen)": [r[n]["final_acc"] for n in ("ce", "sigmoid_sq")]})
+    assert r["plugins"][0]["name"] == "sigmoid_sq" and not any("beside the notes" in s.value for s in at.subheader)
+
+
+def test_a_remedy_plugin_on_its_page(registry, examples):
+    assert registry.load([examples]) == []
+    at = open_page("remedies")
+    at.multiselect(key="remedies_methods").set_value(["finetune", "anchor"])
+    at.text_input(key="remedies_anchor_strength").set_value("0")
+    quick(at, "remedies", epochs=1, per_class=60)
+    train(at, "remedies")
+    df, r = at.dataframe[0].value, result_of(at, "remedies")
+    assert list(df["method"]) == ["fine-tune", "L2 anchor"]
+    assert r["anchor"]["matrix"] == r["finetune"]["matrix"]  # strength 0: fine-tuning, through the page too
+    assert r["config"]["anchor_strength"] == 0.0
+
+
+def test_a_broken_plugin_is_a_message_and_the_app_works(registry, tmp_path):
+    (tmp_path / "oops.py").write_text("import clviz\nclviz.no_such_thing()\n")
+    registry.ERRORS.extend(registry.load([tmp_path]))
+    at = open_page("probe")
+    errors = [e.value for e in at.sidebar.error]
+    assert any("oops.py:2: AttributeError at import" in e for e in errors), errors
+    quick(at, "probe")
+    at.button(key="probe_train").click().run()
+    deadline = time.time() + 120
+    while not at.success and time.time() < deadline:
+        time.sleep(0.25)
+        at.run()
+    assert at.success and not at.exception  # everything else works
+    assert [e.value for e in at.error] == errors  # the plugin's message is the only one

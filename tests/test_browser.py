@@ -83,6 +83,6 @@ def test_a_deep_link_opens_in_the_apps_navigation(server):
         nav = [a.inner_text().split("\n")[-1] for a in page.locator("[data-testid=stSidebarNavLink]").all()]
         # the widgets take the link's values (the sidebar may draw a moment after the heading)
         sync_api.expect(page.get_by_label("Seed", exact=True)).to_have_value("3", timeout=15_000)
-        sync_api.expect(page.get_by_label("Epochs per task")).to_have_value("2", timeout=15_000)
+        sync_api.expect(page.get_by_label("Epochs per task", exact=True)).to_have_value("2", timeout=15_000)
         browser.close()
     assert nav[:2] == ["Sparsity", "Linear Probe"] and "Remedies" in nav, nav

@@ -78,9 +78,9 @@ def test_the_cycle_finder_finds_a_function_local_cycle(tmp_path, monkeypatch):
 
 
 def test_layers_run_one_way():
-    """data -> models -> losses/metrics -> train -> config -> store -> experiments -> jobs -> ui."""
+    """data -> knobs -> plugin -> models -> losses/metrics -> train -> config -> store -> experiments -> jobs -> ui."""
     g = graph()
-    low_to_high = ["clviz.data", "clviz.models", "clviz.losses", "clviz.metrics", "clviz.train", "clviz.probe",
+    low_to_high = ["clviz.data", "clviz.knobs", "clviz.plugin", "clviz.models", "clviz.losses", "clviz.metrics", "clviz.train", "clviz.probe",
                    "clviz.ensemble", "clviz.config", "clviz.store", "clviz.experiments", "clviz.jobs", "clviz.ui"]
     rank = {m: i for i, m in enumerate(low_to_high)}
     level = lambda m: next((rank[k] for k in sorted(rank, key=len, reverse=True) if m == k or m.startswith(k + ".")), None)
@@ -176,8 +176,8 @@ def test_progress_is_the_work_done(name, kw):
         assert epochs == T * E * (1 + S) == n
     elif name == "probe":     # then joint training: one tick per epoch
         assert epochs == T * E and n == T * E + E
-    elif name == "losses":    # three losses
-        assert epochs == n == 3 * T * E
+    elif name == "losses":    # each loss it compares
+        assert epochs == n == len(cfg.losses) * T * E
     elif name == "boundaries":  # the toy problem, then the real model
         assert epochs == n == cfg.toy_tasks * cfg.toy_epochs + T * E
     elif name == "remedies":  # each method, each seed
