@@ -238,13 +238,20 @@ def knobs_panel(page: str, settings: dict, dataset: str | None = None):
     values = {k: settings[k] for k in SIDEBAR if k in settings}
     values["dataset"] = dataset
     for where, box in (("page", st.container()), ("more", st.expander("More knobs"))):
+        group = [f for f in shown if f.metadata.get("where", "page") == where]
+        for f in (f for f in group if _is_multi(f)):  # a whole row each: every chosen name stays readable
+            values[f.name] = knob_widget(f"{page}_{f.name}", f, box, settings["device"], helps.get(f.name, ""))
         cols = itertools.cycle(box.columns(3))
-        for f in (f for f in shown if f.metadata.get("where", "page") == where):
+        for f in (f for f in group if not _is_multi(f)):
             if f.name == "tasks":  # the dataset's own default split, written out
                 values["tasks"] = tasks_widget(page, f, next(cols), n_classes, helps.get("tasks", ""))
             else:
                 values[f.name] = knob_widget(f"{page}_{f.name}", f, next(cols), settings["device"], helps.get(f.name, ""))
     return make_config(page, settings, **values)
+
+
+def _is_multi(f) -> bool:
+    return isinstance(f.default, tuple) and K.choices(f) is not None
 
 
 def tasks_widget(page, f, container, num_classes, help_):
