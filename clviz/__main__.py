@@ -88,6 +88,21 @@ def parser():
                            help=f"{helps.get(f.name, '')} (default: {knobs.show(f.default)}"
                                 f"{'; from: ' + ','.join(among) if among else ''})", **opts)
 
+    c = sub.add_parser("compare", help="variants x seeds in one command: a verdict per lens",
+                       description="Every combination of the --vary values (the first of each is the baseline), "
+                                   "--seeds seeds each; each variant against the baseline, per lens, by Welch's t.")
+    c.add_argument("experiment", choices=list(experiments.REGISTRY), metavar="EXPERIMENT",
+                   help=", ".join(experiments.REGISTRY))
+    c.add_argument("--vary", action="append", metavar="KNOB=v1,v2", help="a knob and its values (repeat for a grid); "
+                   "a list knob's value joins names with '+' (methods=finetune,replay+ewc)")
+    c.add_argument("--set", action="append", metavar="KNOB=VALUE", help="a knob of every cell (the baseline's settings)")
+    c.add_argument("--seeds", type=lambda t: parse_value(0, t), default=3, help="seeds per cell (default: 3)")
+    c.add_argument("--dataset", choices=DATASETS)
+    c.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: one cell after the other here; ray: each cell a Ray task ($RAY_ADDRESS, or a local Ray)")
+    c.add_argument("--json", help="write the cells and the verdicts as JSON to this file")
+    _where(c)
+
     q = sub.add_parser("reproduce", help="the notes' tables beside their reference figures")
     _where(q)
     q.add_argument("--dataset", choices=DATASETS)
@@ -97,7 +112,7 @@ def parser():
     return p
 
 
-CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins")
+CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins", "vary", "set", "backend")
 
 
 def plugin_dirs(argv) -> list[str]:
@@ -119,6 +134,27 @@ def _run(cfg, a):
     return result
 
 
+def _compare(a) -> int:
+    from . import compare
+    base = {k: v[0] for k, v in compare.parse_vary(a.experiment, a.set).items()} if a.set else {}
+    if a.dataset:
+        base["dataset"] = a.dataset
+    if a.data_dir:
+        base["data_dir"] = a.data_dir
+    vary = compare.parse_vary(a.experiment, a.vary or [])
+    cells = compare.grid(a.experiment, vary, a.seeds, base)
+    progress = Progress("compare")
+    on_cell = lambda i, r: progress({"event": "done" if i + 1 == len(cells) else "tick", "progress": (i + 1) / len(cells)})  # noqa: E731
+    run = compare.run_ray if a.backend == "ray" else compare.run_local
+    results = run(cells, device=resolve(a.device)[0], use_cache=not a.no_cache, on_cell=on_cell)
+    rep = compare.report(a.experiment, cells, results, vary)
+    print(compare.table(rep))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rep, f)
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     errors = plugin.ERRORS + plugin.load(plugin_dirs(argv))
@@ -132,6 +168,8 @@ def main(argv=None) -> int:
         _, notice = resolve(a.device)
         if notice:
             print(f"notice: {notice}", file=sys.stderr)
+        if a.cmd == "compare":
+            return _compare(a)
         if a.cmd == "run":
             result = _run(experiments.make(a.experiment, **knobs), a)
             print(experiments.render(result))

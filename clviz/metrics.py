@@ -88,7 +88,21 @@ def merge_histories(hists):
     curve = [mean_std(rows) for rows in zip(*(h["curve"] for h in hists))]
     tasks = [mean_std(recs) for recs in zip(*(h["tasks"] for h in hists))]
     matrix = [t["acc_tasks"] for t in tasks]
-    return {"matrix": matrix, "curve": curve, "tasks": tasks, "forgetting": forgetting(matrix)}
+    return {"matrix": matrix, "curve": curve, "tasks": tasks, "forgetting": forgetting(matrix),
+            "per_seed": [s for h in hists for s in h["per_seed"]]}
+
+
+def lenses(records) -> dict:
+    """What a comparison reads of one seed's run (clviz/compare.py), from its per-task records:
+    each number of its own, so that a verdict can weigh seeds against seeds, not means."""
+    m = [r["acc_tasks"] for r in records]
+    out = {"final accuracy": records[-1]["acc_seen"],
+           "forgetting of task 1": forgetting(m)[0] if len(m) > 1 else 0.0,
+           "BWT": sum(m[-1][j] - m[j][j] for j in range(len(m) - 1)) / max(len(m) - 1, 1),
+           "sparsity after the last task": records[-1]["sparsity"]}
+    if "probe_all" in records[-1]:
+        out["probe on all classes"] = records[-1]["probe_all"]
+    return out
 
 
 def forgetting(matrix):

@@ -361,6 +361,7 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
         method.after_backward()
     graph = data.x_train.is_cuda and method.capturable
     hist = {"matrix": [], "curve": [], "tasks": []}
+    seeds = [[] for _ in range(copies)]  # each copy's per-task records, for its own lenses
     # the live curves are measured on a fixed subsample of the test set: a full pass per epoch
     # would cost a third of the training itself on Split MNIST
     live = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(0))[:live_eval_n]
@@ -392,11 +393,14 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
         if extra is not None:
             ex = extra(model, k, test)
             recs = [{**r, **e} for r, e in zip(recs, ex if isinstance(ex, list) else [ex] * len(recs))]
+        for own, r in zip(seeds, recs):
+            own.append(r)
         rec = {"task": k, "classes": list(classes), "grad_norms": acc.read() if acc is not None else {},
                **metrics.mean_std(recs)}
         hist["matrix"].append(rec["acc_tasks"])
         hist["tasks"].append(rec)
         emit({"event": "task_end", **rec})
     hist["forgetting"] = metrics.forgetting(hist["matrix"])
+    hist["per_seed"] = [metrics.lenses(own) for own in seeds]
     emit({"event": "done"})
     return hist

@@ -181,9 +181,10 @@ def sequential_phase(name, cfg, data, tasks, *, bn=False, loss="ce", extra=None)
 
 
 def per_task(hist, *keys):
-    """Per-task lists of the records' values, and their spread across seeds where there is one."""
+    """Per-task lists of the records' values, and their spread across seeds where there is one;
+    and each seed's own lenses (`per_seed`, which clviz/compare.py weighs)."""
     keys = [k for key in keys for k in (key, f"{key}_std") if k in hist["tasks"][0]]
-    return {k: [t[k] for t in hist["tasks"]] for k in keys}
+    return {**{k: [t[k] for t in hist["tasks"]] for k in keys}, "per_seed": hist["per_seed"]}
 
 
 SEQ_KEYS = ("val_loss", "sparsity", "acc_seen", "acc_all", "grad_norms")
