@@ -14,6 +14,7 @@ st.set_page_config(page_title="clviz: catastrophic forgetting, live", page_icon=
 
 PAGES = [st.Page(f"app_pages/{e.name}.py", title=e.title, icon=e.icon, default=i == 0)
          for i, e in enumerate(experiments.REGISTRY.values())]
+PAGES.append(st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"))
 
 page = st.navigation(PAGES)
 ui.queue()  # the job queue and its forkserver, started with the server

@@ -86,6 +86,21 @@ def per_task_lines(values: dict, title: str, domain=None, spread: dict | None = 
     return chart.properties(height=240)
 
 
+def variant_curves(rows: list, title: str, x_title: str = "epoch (across tasks)", domain=(0, 1)):
+    """Compare: one line per variant ({"variant", "x", "value", "sd"} rows), with its band of
+    ± one standard deviation across seeds. Distinct colours (a projector loses two blues); a
+    per-task chart ("after task") has whole-number ticks and a y axis fitted to the values,
+    where the differences a comparison is about would vanish in [0, 1]."""
+    df = pd.DataFrame(rows, columns=["variant", "x", "value", "sd"])
+    df["lo"], df["hi"] = df["value"] - df["sd"], df["value"] + df["sd"]
+    x = alt.X("x:O", title=x_title, axis=alt.Axis(labelAngle=0)) if x_title == "after task" else alt.X("x:Q", title=x_title)
+    base = alt.Chart(df).encode(x=x, color=alt.Color("variant:N", title="variant", scale=alt.Scale(scheme=TASK_COLORS)))
+    y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=list(domain)) if domain else alt.Scale(zero=False))
+    lines = base.mark_line(point=True).encode(y=y, tooltip=["variant", "x", alt.Tooltip("value:Q", format=".4f"),
+                                                            alt.Tooltip("sd:Q", format=".4f")])
+    return alt.layer(base.mark_area(opacity=0.15).encode(y="lo:Q", y2="hi:Q"), lines).properties(height=260)
+
+
 def heatmap(matrix, labels, title=""):
     """Latent features: test samples sorted by class (rows) x units (columns); dead units are blank columns."""
     m = np.asarray(matrix, dtype=float)

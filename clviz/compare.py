@@ -69,21 +69,24 @@ def grid(exp: str, vary: dict, seeds: int, base: dict | None = None) -> list:
     return [experiments.make(exp, **{**(base or {}), **dict(zip(vary, c)), "seeds": seeds}) for c in combos]
 
 
+def parts(result: dict) -> dict:
+    """{prefix: part} of the runs in a result that report per-seed lenses: the result itself
+    (prefix ""), and its sub-runs ("<label>: "); one sub-run alone (one method, one loss) is the
+    run itself, with no prefix, so that it compares with another method or loss."""
+    out = {"": result} if "per_seed" in result else {}
+    subs = {name: part for name, part in result.items() if isinstance(part, dict) and "per_seed" in part}
+    for name, part in subs.items():
+        out["" if len(subs) == 1 and not out else f"{plugin.label(name) or _SUB.get(name, name)}: "] = part
+    return out
+
+
 def lenses(result: dict) -> dict:
     """{lens: [one value per seed]} of a result: its own runs' lenses and those of its sub-runs
     (named "<sub-run>: <lens>", by the sub-run's label), and savings' per-run savings."""
     out = {}
-
-    def add(prefix, per_seed):
-        for lens in per_seed[0]:
-            out[f"{prefix}{lens}"] = [s[lens] for s in per_seed]
-
-    if "per_seed" in result:
-        add("", result["per_seed"])
-    subs = {name: part for name, part in result.items() if isinstance(part, dict) and "per_seed" in part}
-    for name, part in subs.items():  # one sub-run alone (one method, one loss) is the run itself: no prefix
-        add("" if len(subs) == 1 and "per_seed" not in result else f"{plugin.label(name) or _SUB.get(name, name)}: ",
-            part["per_seed"])
+    for prefix, part in parts(result).items():
+        for lens in part["per_seed"][0]:
+            out[f"{prefix}{lens}"] = [s[lens] for s in part["per_seed"]]
     for row in result.get("rows", []):  # savings: one row per optimizer and reset
         if "savings_runs" in row:
             out[f"savings, {row['optimizer']}{' (reset)' if row['reset'] else ''}"] = row["savings_runs"]

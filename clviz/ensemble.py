@@ -18,6 +18,12 @@ from torch.func import functional_call, stack_module_state, vmap
 from .models import Net
 
 
+def _plain_mlp(module) -> bool:
+    """A Linear, or a Sequential of Flatten, Linear and ReLU only (the MLP body and any head)."""
+    kinds = (nn.Flatten, nn.Linear, nn.ReLU)
+    return isinstance(module, nn.Linear) or (isinstance(module, nn.Sequential) and all(isinstance(m, kinds) for m in module))
+
+
 class BatchedNet(nn.Module):
     batched = True  # its tensors carry the copy index in dimension 0 (n_copies of them)
 
@@ -41,8 +47,29 @@ class BatchedNet(nn.Module):
 
     def _call(self, part, x, shared: bool):
         module = getattr(self.template[0], part)
+        if _plain_mlp(module):
+            return self._mlp(module, part, x, shared)
         f = lambda p, xi: functional_call(module, p, (xi,))
         return vmap(f, in_dims=(0, None if shared else 0))(self._part(part), x)
+
+    def _mlp(self, module, part, x, shared: bool):
+        """An MLP part (Flatten, Linear, ReLU) written out as batched matmuls: the same products
+        as vmap's, without its per-call dispatch (a 3-layer step of 5 copies on a 2-core CPU:
+        about a third less time; tests/test_seeds.py: batched equals separate runs)."""
+        p = self._part(part)
+        layers = [module] if isinstance(module, nn.Linear) else list(module)
+        for i, m in enumerate(layers):
+            if isinstance(m, nn.Flatten):
+                x = x.flatten(1) if shared else x.flatten(2)
+            elif isinstance(m, nn.Linear):
+                w, b = (p["weight"], p["bias"]) if m is module else (p[f"{i}.weight"], p[f"{i}.bias"])
+                if shared:  # one batch for every copy: (B, in) against (N, out, in)
+                    x, shared = torch.matmul(x, w.transpose(1, 2)) + b[:, None, :], False
+                else:
+                    x = torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
+            else:
+                x = torch.relu(x)
+        return x
 
     def body(self, x, shared=False):
         """x: (N, B, ...) one batch per copy, or (B, ...) with shared=True -> (N, B, latent)."""

@@ -306,6 +306,9 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
         q.cancel(job)
         active = False
 
+    if cfg is not None:  # this page's settings as a comparison's baseline
+        st.page_link("app_pages/compare.py", label="Compare from these settings", icon=":material/compare_arrows:",
+                     query_params={"compare_experiment": page, f"compare_set_{page}": compare_settings(cfg)})
     stored = None if active or cfg is None or (job is not None and job.cfg == cfg) else store.load(cfg)
     if stored is not None:  # a finished run of these very settings: back instantly, no training
         st.caption(f"Stored result for these settings (computed in {stored['seconds']:.1f} s on "
@@ -318,6 +321,13 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
     else:
         st.info(f"Set the knobs and press **{train_label}**.")
     sync_url()
+
+
+def compare_settings(cfg) -> str:
+    """A config's knobs that differ from its experiment's defaults, as Compare's settings text."""
+    default = type(cfg)()
+    return "; ".join(f"{f.name}={K.show(getattr(cfg, f.name)).replace(',', '+') if isinstance(f.default, tuple) else K.show(getattr(cfg, f.name))}"
+                     for f in fields(cfg) if f.name not in SIDEBAR and getattr(cfg, f.name) != getattr(default, f.name))
 
 
 def _job_view(job, live_view, result_view, page):
@@ -375,6 +385,8 @@ def flat_tables(result) -> dict:
             tables[f"{name or 'run'}_curve"] = pd.concat([curve, acc], axis=1)
     if isinstance(result.get("rows"), list):
         tables["rows"] = pd.DataFrame(result["rows"])
+    if isinstance(result.get("verdicts"), list):  # a comparison (clviz/compare.py)
+        tables["verdicts"] = pd.json_normalize(result["verdicts"])
     return tables
 
 

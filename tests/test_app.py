@@ -371,3 +371,42 @@ def test_a_broken_plugin_is_a_message_and_the_app_works(registry, tmp_path):
         at.run()
     assert at.success and not at.exception  # everything else works
     assert [e.value for e in at.error] == errors  # the plugin's message is the only one
+
+# ---------------------------------------------------------------- compare
+
+def test_the_compare_page_shows_the_verdicts_of_its_cells():
+    from clviz import compare, experiments
+    at = open_page("compare")
+    at.text_input(key="compare_set_remedies").set_value("per_class=100")
+    at.run()
+    at.button(key="compare_train").click().run()
+    deadline = time.time() + 240
+    while not at.success and time.time() < deadline and not at.exception and not at.error:
+        time.sleep(0.25)
+        at.run()
+    assert not at.exception and not at.error and at.success, [e.value for e in at.error]
+    # the same comparison, computed here from the stored cells: the page shows exactly its verdicts
+    vary = compare.parse_vary("remedies", ["methods=finetune,replay"])
+    cells = compare.grid("remedies", vary, 3, {"per_class": 100})
+    from clviz import store
+    rep = compare.report("remedies", cells, [store.load(c) for c in cells], vary)
+    df = at.dataframe[0].value
+    assert list(df["lens"]) == [v["lens"] for v in rep["verdicts"]] and set(df["variant"]) == {"methods=replay"}
+    cells_equal(df, {"difference": [v["diff"] for v in rep["verdicts"]], "95% low": [v["ci"][0] for v in rep["verdicts"]],
+                     "95% high": [v["ci"][1] for v in rep["verdicts"]], "baseline": [v["baseline_mean"] for v in rep["verdicts"]]})
+    assert list(df["verdict"]) == ["clear" if v["clear"] else "within noise" for v in rep["verdicts"]]
+    assert df.loc[df["lens"] == "final accuracy", "verdict"].item() == "clear"
+    assert len(charts(at)) == 3  # accuracy curves, probe and sparsity per task: one line per variant
+    assert experiments.get("remedies")  # (the grid's experiment)
+    # a fresh session on the same link: every cell is stored, the comparison is there at once
+    again = open_link("compare", compare_set_remedies="per_class=100")
+    assert any("Stored results for every cell" in c.value for c in again.caption)
+    assert again.dataframe[0].value.equals(df)
+
+
+def test_a_page_sends_its_settings_to_compare():
+    at = open_page("probe")
+    quick(at, "probe", epochs=2)
+    link = next(p for p in at.get("page_link") if p.proto.label == "Compare from these settings")
+    assert link.proto.query_string in ("compare_experiment=probe&compare_set_probe=epochs%3D2%3B+per_class%3D40",
+                                       "compare_experiment=probe&compare_set_probe=epochs%3D2%3B%20per_class%3D40")

@@ -86,3 +86,30 @@ def test_a_deep_link_opens_in_the_apps_navigation(server):
         sync_api.expect(page.get_by_label("Epochs per task", exact=True)).to_have_value("2", timeout=15_000)
         browser.close()
     assert nav[:2] == ["Sparsity", "Linear Probe"] and "Remedies" in nav, nav
+
+
+def test_a_compare_link_reopens_the_same_comparison(server):
+    """A comparison's address, pasted into another browser, opens on the same grid and shows the
+    same verdicts at once (every cell is stored)."""
+    from urllib.parse import urlencode
+    link = server + "/compare?" + urlencode({"compare_experiment": "probe", "compare_vary_probe": "optimizer=adam,sgd",
+                                             "compare_set_probe": "epochs=1; per_class=30", "compare_seeds": "2"})
+    flags = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(link, timeout=60_000)
+        page.get_by_text("2 cells x 2 seeds").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Train", exact=True).click(timeout=60_000)
+        page.get_by_text("Compared 2 cells x 2 seeds").wait_for(timeout=180_000)
+        headline = page.get_by_text("final accuracy, optimizer=sgd against the baseline")
+        first = headline.inner_text(timeout=30_000)
+        address = page.url
+        other = browser.new_page(viewport={"width": 1400, "height": 1600})
+        other.goto(address, timeout=60_000)
+        other.get_by_text("Stored results for every cell of these settings").wait_for(timeout=60_000)
+        again = other.get_by_text("final accuracy, optimizer=sgd against the baseline").inner_text(timeout=30_000)
+        assert again == first and "95% interval" in first
+        assert other.get_by_label("Vary: knob=v1,v2 (the first value is the baseline)", exact=True).input_value() == "optimizer=adam,sgd"
+        assert other.get_by_label("Every cell's settings: knob=value; knob=value", exact=True).input_value() == "epochs=1; per_class=30"
+        browser.close()

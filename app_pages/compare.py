@@ -1,0 +1,145 @@
+"""Compare: does X forget less than Y, beyond seed noise, and through which lens?"""
+import pandas as pd
+import streamlit as st
+
+from clviz import charts, compare, experiments, jobs, store, ui
+from clviz.data import DataError
+
+st.title("Compare")
+st.markdown(
+    "Variants side by side, each trained with several seeds, and an honest answer per lens: each variant's "
+    "difference to the baseline (the first value of each knob), with its 95% interval over seeds (Welch's t), "
+    "called **clear** when the interval leaves out 0 and **within noise** when it does not. The same as "
+    "`python -m clviz compare EXPERIMENT --vary KNOB=v1,v2 --seeds N`.")
+
+# a first comparison that shows an effect in seconds, per experiment
+EXAMPLES = {"remedies": "methods=finetune,replay", "losses": "losses=ce,correct_only", "probe": "optimizer=adam,sgd",
+            "sparsity": "optimizer=adam,sgd", "savings": "optimizers=sgd,adam", "boundaries": "lr=1e-3,1e-2",
+            "cifar": "epochs=2,4"}
+POLL_S = 1.0
+AT_ONCE = 2  # cells of one session in the queue at a time: a comparison never holds the room's queue
+
+s = ui.settings()
+names = list(experiments.REGISTRY)
+ui.link("compare_experiment", "remedies", names)
+exp = st.selectbox("Experiment", names, index=names.index("remedies"), key="compare_experiment",
+                   format_func=lambda n: experiments.get(n).title)
+c1, c2 = st.columns(2)
+ui.link(f"compare_vary_{exp}", EXAMPLES.get(exp, ""))
+vary_text = c1.text_input("Vary: knob=v1,v2 (the first value is the baseline)", EXAMPLES.get(exp, ""),
+                          key=f"compare_vary_{exp}", help="A list knob joins names with '+': methods=finetune,replay+ewc.")
+ui.link(f"compare_and_{exp}", "")
+and_text = c2.text_input("and (a grid: every combination)", "", key=f"compare_and_{exp}")
+c1, c2 = st.columns([3, 1])
+ui.link(f"compare_set_{exp}", "")
+set_text = c1.text_input("Every cell's settings: knob=value; knob=value", "", key=f"compare_set_{exp}",
+                         help="The baseline's settings, the same for every variant (e.g. epochs=2; per_class=100). "
+                              "An experiment's page sends its own here: 'Compare from these settings'.")
+ui.link("compare_seeds", 3, lo=2, hi=32)
+seeds = int(c2.number_input("Seeds per cell", 2, 32, 3, key="compare_seeds"))
+
+cells = vary = None
+try:
+    base = {k: v[0] for k, v in compare.parse_vary(exp, [t for t in set_text.split(";") if t.strip()]).items()} \
+        if set_text.strip() else {}
+    vary = compare.parse_vary(exp, [t for t in (vary_text, and_text) if t.strip()])
+    cells = compare.grid(exp, vary, seeds, {"dataset": s["dataset"], "data_dir": s["data_dir"], "seed": s["seed"], **base})
+    st.caption(f"{len(cells)} cells x {seeds} seeds; each cell trains its seeds at once where the experiment can.")
+except DataError as e:
+    st.error(str(e))
+
+
+def results_of(run):
+    """The cells' results so far (None where not yet), submitting the next cells as earlier ones
+    finish; a failed cell's message."""
+    q, out, active, error = ui.queue(), [], 0, None
+    for i, cfg in enumerate(run["cells"]):
+        if i not in run["done"]:
+            job = q.get(run["jobs"].get(i, ""))
+            if job is not None and job.status == "done":
+                run["done"][i] = job.result
+            elif job is not None and job.status in ("error", "cancelled"):
+                error = job.error or "A cell was cancelled."
+            elif job is not None:
+                active += 1
+        out.append(run["done"].get(i))
+    for i, cfg in enumerate(run["cells"]):
+        if error is None and out[i] is None and i not in run["jobs"] and active < AT_ONCE:
+            try:
+                run["jobs"][i] = q.submit(cfg, s["device"], owner=ui.session_id()).key
+                active += 1
+            except (jobs.QueueFull, DataError) as e:
+                error = str(e)
+    return out, error
+
+
+def show(rep):
+    st.subheader("Verdicts")
+    for v in rep["verdicts"]:  # the headline: final accuracy, in words
+        if v["lens"].endswith("final accuracy"):
+            st.markdown(f"**{v['lens']}**, {compare.variant_name(v['variant'])} against the baseline: "
+                        f"{v['diff']:+.4f} (95% interval {v['ci'][0]:+.4f} to {v['ci'][1]:+.4f}): "
+                        f"**{'clear' if v['clear'] else 'within noise'}**")
+    table = pd.DataFrame([{"lens": v["lens"], "variant": compare.variant_name(v["variant"]),
+                           "baseline": v["baseline_mean"], "baseline sd": v["baseline_sd"],
+                           "variant mean": v["variant_mean"], "variant sd": v["variant_sd"], "difference": v["diff"],
+                           "95% low": v["ci"][0], "95% high": v["ci"][1],
+                           "verdict": "clear" if v["clear"] else "within noise"} for v in rep["verdicts"]])
+    num = st.column_config.NumberColumn(format="%.4f")
+    st.dataframe(table, hide_index=True, column_config={c: num for c in table.columns if c not in
+                                                        ("lens", "variant", "verdict")})
+    st.caption(f"Baseline: {compare.variant_name(rep['cells'][0]['knobs'])}. {rep['method']}; sd: the seeds' "
+               "standard deviation. Clear: the interval leaves out 0.")
+    out = {}
+    names = [compare.variant_name(c["knobs"]) for c in rep["cells"]]
+    for prefix in compare.parts(rep["cells"][0]["result"]):
+        curve = [{"variant": n, "x": row["step"], "value": row["acc_seen"], "sd": row.get("acc_seen_std", 0.0)}
+                 for n, c in zip(names, rep["cells"]) for row in compare.parts(c["result"]).get(prefix, {}).get("curve", [])]
+        if curve:
+            out[f"{prefix}curves"] = charts.variant_curves(curve, f"{prefix}accuracy, seen classes")
+        for key, title in (("probe_all", "probe on all classes"), ("sparsity", "latent sparsity")):
+            rows = [{"variant": n, "x": k + 1, "value": v, "sd": (part.get(f"{key}_std") or [0.0] * 99)[k]}
+                    for n, c in zip(names, rep["cells"]) if (part := compare.parts(c["result"]).get(prefix))
+                    for k, v in enumerate(part.get(key, []))]
+            if rows:
+                out[f"{prefix}{key}"] = charts.variant_curves(rows, f"{prefix}{title}", "after task", domain=None)
+    for name, ch in out.items():
+        ui.chart(ch, key=f"compare_chart_{name}")
+    ui.downloads("compare", rep, out)
+
+
+run = st.session_state.get("compare_run")
+train = st.button("Train", type="primary", disabled=cells is None, key="compare_train")
+if train:
+    run = st.session_state["compare_run"] = {"exp": exp, "vary": vary, "cells": cells, "jobs": {}, "done": {}}
+stored = None
+if cells is not None and (run is None or run["cells"] != cells):
+    hits = [store.load(c) for c in cells]
+    stored = hits if all(h is not None for h in hits) else None
+if stored is not None:  # every cell of these settings is stored: the comparison at once
+    st.caption("Stored results for every cell of these settings.")
+    show(compare.report(exp, cells, stored, vary))
+elif run is not None:
+    if cells is not None and run["cells"] != cells:
+        st.caption("Showing the comparison of earlier settings; press Train to run the current ones.")
+
+    @st.fragment(run_every=None if run.get("shown") else POLL_S)
+    def poll():
+        results, error = results_of(run)
+        if error:
+            st.error(error)
+            return
+        done = sum(r is not None for r in results)
+        if done < len(results):
+            st.progress(done / len(results), text=f"Cells done: {done} of {len(results)} (at most {AT_ONCE} in the "
+                                                  f"queue at a time). The page stays usable.")
+            return
+        if not run.get("shown"):
+            run["shown"] = True
+            st.rerun()  # leave the fragment: the finished comparison is drawn once, by the page
+        st.success(f"Compared {len(results)} cells x {run['cells'][0].seeds} seeds.")
+        show(compare.report(run["exp"], run["cells"], results, run["vary"]))
+    poll()
+elif cells is not None:
+    st.info("Set the variants and press **Train**.")
+ui.sync_url()
