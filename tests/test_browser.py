@@ -110,6 +110,4 @@ def test_a_compare_link_reopens_the_same_comparison(server):
         other.get_by_text("Stored results for every cell of these settings").wait_for(timeout=60_000)
         again = other.get_by_text("final accuracy, optimizer=sgd against the baseline").inner_text(timeout=30_000)
         assert again == first and "95% interval" in first
-        assert other.get_by_label("Vary: knob=v1,v2 (the first value is the baseline)", exact=True).input_value() == "optimizer=adam,sgd"
-        assert other.get_by_label("Every cell's settings: knob=value; knob=value", exact=True).input_value() == "epochs=1; per_class=30"
         browser.close()

@@ -133,9 +133,12 @@ def test_loss_along_line_against_plain_interpolation():
 
 def test_merge_histories_averages_and_recomputes_forgetting():
     h1 = {"matrix": [[1.0, 0.0], [0.2, 0.9]], "curve": [{"acc_seen": 0.5, "task": 0}],
-          "tasks": [{"acc_tasks": [1.0, 0.0], "task": 0}, {"acc_tasks": [0.2, 0.9], "task": 1}]}
+          "tasks": [{"acc_tasks": [1.0, 0.0], "task": 0}, {"acc_tasks": [0.2, 0.9], "task": 1}],
+          "per_seed": [{"final accuracy": 0.55}]}
     h2 = {"matrix": [[0.8, 0.0], [0.4, 0.7]], "curve": [{"acc_seen": 0.7, "task": 0}],
-          "tasks": [{"acc_tasks": [0.8, 0.0], "task": 0}, {"acc_tasks": [0.4, 0.7], "task": 1}]}
+          "tasks": [{"acc_tasks": [0.8, 0.0], "task": 0}, {"acc_tasks": [0.4, 0.7], "task": 1}],
+          "per_seed": [{"final accuracy": 0.6}]}
     m = metrics.merge_histories([h1, h2])
     assert np.allclose(m["matrix"], [[0.9, 0.0], [0.3, 0.8]])
     assert m["forgetting"] == pytest.approx([0.6]) and m["curve"][0]["acc_seen"] == pytest.approx(0.6)
+    assert m["per_seed"] == [{"final accuracy": 0.55}, {"final accuracy": 0.6}]  # each seed's own, in order
