@@ -108,6 +108,25 @@ def show(rep):
     ui.downloads("compare", rep, out)
 
 
+with st.expander("Or compare runs already stored"):
+    runs = dict(compare.stored(exp))
+    ui.link("compare_pick", [], list(runs))
+    for k in [k for k in st.session_state.get("compare_pick", []) if k not in runs]:  # evicted meanwhile
+        st.session_state["compare_pick"].remove(k)
+    label = compare.differing(list(runs.values())) if len(runs) > 1 else {}
+    picked = st.multiselect("Stored runs with 2 or more seeds (the first is the baseline)", list(runs),
+                            key="compare_pick", format_func=lambda k: (compare.variant_name(
+                                {n: getattr(runs[k], n) for n in label}) or k) + f" ({runs[k].seeds} seeds)")
+    if not runs:
+        st.caption(f"No stored {experiments.get(exp).title} run has 2 or more seeds yet: train one with "
+                   "'Seeds at once' of 2 or more, or a grid here.")
+if len(picked) >= 2:  # picked runs: their verdicts at once, nothing to train
+    chosen = [runs[k] for k in picked]
+    st.caption("Comparing the stored runs picked above; clear them to compare the grid.")
+    show(compare.report(exp, chosen, [store.load(c) for c in chosen], compare.differing(chosen)))
+    ui.sync_url()
+    st.stop()
+
 run = st.session_state.get("compare_run")
 train = st.button("Train", type="primary", disabled=cells is None, key="compare_train")
 if train:

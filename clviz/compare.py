@@ -250,3 +250,31 @@ def run_ray(cells, device="cpu", use_cache=True, on_cell=None, address=None, num
             if started:
                 ray.shutdown()
     return [{**r, "cached": r.get("cached", True)} if r is not None else r for r in out]
+
+
+# ---------------------------------------------------------------- stored runs, picked
+
+def stored(exp: str) -> list:
+    """The configs of the stored runs of `exp` with at least two seeds (a verdict weighs seeds)
+    that this code would compute: [(store key, config)], newest first."""
+    import json as _json_mod
+    from . import store
+    out = []
+    for path, _, mtime in sorted(store.entries(), key=lambda e: -e[2]):
+        if not path.name.startswith(f"{exp}-"):
+            continue
+        try:
+            values = dict(_json_mod.loads(path.read_text())["result"]["config"])
+            values.pop("experiment", None)
+            cfg = experiments.make(exp, **values)
+        except (ValueError, KeyError, TypeError, OSError, DataError):
+            continue  # another code's or a broken entry: store.load says so when it is asked
+        if cfg.seeds >= 2 and store.key(cfg) == path.stem:
+            out.append((path.stem, cfg))
+    return out
+
+
+def differing(cells: list) -> dict:
+    """{knob: [its value in each cell]} of the knobs in which the cells differ (seeds aside)."""
+    names = [f.name for f in fields(cells[0]) if f.name not in ("seeds", "data_dir")]
+    return {n: [getattr(c, n) for c in cells] for n in names if len({repr(getattr(c, n)) for c in cells}) > 1}

@@ -410,3 +410,22 @@ def test_a_page_sends_its_settings_to_compare():
     link = next(p for p in at.get("page_link") if p.proto.label == "Compare from these settings")
     assert link.proto.query_string in ("compare_experiment=probe&compare_set_probe=epochs%3D2%3B+per_class%3D40",
                                        "compare_experiment=probe&compare_set_probe=epochs%3D2%3B%20per_class%3D40")
+
+
+def test_stored_runs_picked_on_the_compare_page():
+    from clviz import compare, experiments
+    a, b = (experiments.make("probe", optimizer=o, seeds=2, epochs=1, per_class=30) for o in ("adam", "sgd"))
+    for c in (a, b):
+        experiments.run(c, device="cpu")
+    at = open_page("compare")
+    at.selectbox(key="compare_experiment").set_value("probe").run()
+    keys = at.multiselect(key="compare_pick").options
+    assert sorted(keys) == ["optimizer=adam (2 seeds)", "optimizer=sgd (2 seeds)"]
+    from clviz import store
+    at.multiselect(key="compare_pick").set_value([store.key(a), store.key(b)]).run()
+    assert not at.exception
+    rep = compare.report("probe", [a, b], [store.load(a), store.load(b)], {"optimizer": ["adam", "sgd"]})
+    df = at.dataframe[0].value
+    assert list(df["lens"]) == [v["lens"] for v in rep["verdicts"]] and set(df["variant"]) == {"optimizer=sgd"}
+    cells_equal(df, {"difference": [v["diff"] for v in rep["verdicts"]], "95% low": [v["ci"][0] for v in rep["verdicts"]]})
+    assert "compare_train" not in [b.key for b in at.button]  # nothing to train: the picked runs answer
