@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, compare, experiments, jobs, store, ui
+from clviz import charts, compare, experiments, store, ui
 from clviz.data import DataError
 
 st.title("Compare")
@@ -17,7 +17,6 @@ EXAMPLES = {"remedies": "methods=finetune,replay", "losses": "losses=ce,correct_
             "sparsity": "optimizer=adam,sgd", "savings": "optimizers=sgd,adam", "boundaries": "lr=1e-3,1e-2",
             "cifar": "epochs=2,4"}
 POLL_S = 1.0
-AT_ONCE = 2  # cells of one session in the queue at a time: a comparison never holds the room's queue
 
 s = ui.settings()
 names = list(experiments.REGISTRY)
@@ -47,30 +46,6 @@ try:
     st.caption(f"{len(cells)} cells x {seeds} seeds; each cell trains its seeds at once where the experiment can.")
 except DataError as e:
     st.error(str(e))
-
-
-def results_of(run):
-    """The cells' results so far (None where not yet), submitting the next cells as earlier ones
-    finish; a failed cell's message."""
-    q, out, active, error = ui.queue(), [], 0, None
-    for i, cfg in enumerate(run["cells"]):
-        if i not in run["done"]:
-            job = q.get(run["jobs"].get(i, ""))
-            if job is not None and job.status == "done":
-                run["done"][i] = job.result
-            elif job is not None and job.status in ("error", "cancelled"):
-                error = job.error or "A cell was cancelled."
-            elif job is not None:
-                active += 1
-        out.append(run["done"].get(i))
-    for i, cfg in enumerate(run["cells"]):
-        if error is None and out[i] is None and i not in run["jobs"] and active < AT_ONCE:
-            try:
-                run["jobs"][i] = q.submit(cfg, s["device"], owner=ui.session_id()).key
-                active += 1
-            except (jobs.QueueFull, DataError) as e:
-                error = str(e)
-    return out, error
 
 
 def show(rep):
@@ -144,14 +119,14 @@ elif run is not None:
 
     @st.fragment(run_every=None if run.get("shown") else POLL_S)
     def poll():
-        results, error = results_of(run)
+        results, error = ui.grid_results(run, s["device"])
         if error:
             st.error(error)
             return
         done = sum(r is not None for r in results)
         if done < len(results):
-            st.progress(done / len(results), text=f"Cells done: {done} of {len(results)} (at most {AT_ONCE} in the "
-                                                  f"queue at a time). The page stays usable.")
+            st.progress(done / len(results), text=f"Cells done: {done} of {len(results)} (at most {ui.AT_ONCE} in "
+                                                  f"the queue at a time). The page stays usable.")
             return
         if not run.get("shown"):
             run["shown"] = True

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, ui
+from clviz import charts, tune, ui
 from clviz.experiments.remedies import PUBLISHED, PUBLISHED_NAME
 
 st.title("Remedies")
@@ -38,6 +38,11 @@ def result_view(r):
                            f"published % ({PUBLISHED_NAME})": PUBLISHED.get("online ewc" if n == "ewc" else n)}
                           for n in names])
     st.dataframe(table, hide_index=True)
+    if "finetune" in r:  # a method that answers exactly as fine-tuning says so, and why
+        same = [charts.label(n) for n in names if n != "finetune" and r[n]["matrix"] == r["finetune"]["matrix"]]
+        if same:
+            st.info(f"{', '.join(same)}: the accuracy matrix equals fine-tune's, to the last test sample: at these "
+                    "settings it changed no prediction (a penalty too weak to act). Sweep its strength below.")
     st.caption("BWT: the mean change of each earlier task's accuracy from right after it was learned to the end "
                "(negative: forgotten). Published figures: MNIST with 60k images, a 400-400 MLP and more epochs; "
                "ours use the sidebar's dataset.")
@@ -70,3 +75,41 @@ def result_view(r):
 
 
 ui.run_panel("remedies", cfg, s["device"], live_view, result_view)
+
+st.subheader("Stability against plasticity: a method's strength, swept")
+st.caption("Final accuracy on all classes (stability) and on the newest task (plasticity) against the strength, "
+           "beside fine-tuning (dashed), with the verdict against fine-tuning at each strength. A weak regulariser "
+           "forgets; a strong one stops learning. The settings above, at least 2 seeds.")
+c1, c2 = st.columns([1, 3])
+ui.link("remedies_sweep_method", "si", list(tune.GRIDS))
+method = c1.selectbox("Method", list(tune.GRIDS), index=list(tune.GRIDS).index("si"), key="remedies_sweep_method",
+                      format_func=charts.label)
+sweep = st.session_state.get("remedies_sweep")
+if c2.button("Sweep this method's strength", disabled=cfg is None, key="remedies_sweep_train"):
+    sweep = st.session_state["remedies_sweep"] = {
+        "method": method, "cells": tune.sweep_cells(method, cfg, max(2, cfg.seeds)), "jobs": {}, "done": {}}
+if sweep is not None:
+    @st.fragment(run_every=None if sweep.get("shown") else 1.0)
+    def sweep_view():
+        results, error = ui.grid_results(sweep, s["device"])
+        if error:
+            st.error(error)
+            return
+        done = sum(x is not None for x in results)
+        if done < len(results):
+            st.progress(done / len(results), text=f"Sweep: {done} of {len(results)} runs")
+            return
+        if not sweep.get("shown"):
+            sweep["shown"] = True
+            st.rerun()
+        m, knob = sweep["method"], tune.GRIDS[sweep["method"]][0]
+        rows = tune.sweep_rows(m, sweep["cells"], results)
+        default = getattr(type(sweep["cells"][0])(), knob)
+        ch = charts.sweep(rows, knob, default)
+        ui.chart(ch, key="remedies_sweep_chart")
+        st.caption(f"{charts.label(m)}; gray: the default {knob} = {default:g}, chosen on a validation split.")
+        st.dataframe(pd.DataFrame([{knob: x["strength"], "final acc": x["final"], "± sd": x["final_sd"],
+                                    "newest task": x["newest"], "vs fine-tune": x["diff"], "95% low": x["ci"][0],
+                                    "95% high": x["ci"][1], "verdict": "clear" if x["clear"] else "within noise"}
+                                   for x in rows]), hide_index=True)
+    sweep_view()

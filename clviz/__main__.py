@@ -103,6 +103,14 @@ def parser():
     c.add_argument("--json", help="write the cells and the verdicts as JSON to this file")
     _where(c)
 
+    t = sub.add_parser("tune", help="a remedy's strength chosen on a validation split (never the test set)")
+    t.add_argument("method", choices=("ewc", "si", "lwf"))
+    t.add_argument("--dataset", choices=DATASETS)
+    t.add_argument("--seeds", type=lambda v: parse_value(0, v), default=1, help="seeds per grid point (default: 1)")
+    t.add_argument("--validation", type=lambda v: parse_value(0.0, v), default=0.2,
+                   help="share of each class's training samples held out (default: 0.2)")
+    _where(t)
+
     q = sub.add_parser("reproduce", help="the notes' tables beside their reference figures")
     _where(q)
     q.add_argument("--dataset", choices=DATASETS)
@@ -112,7 +120,8 @@ def parser():
     return p
 
 
-CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins", "vary", "set", "backend")
+CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins", "vary", "set", "backend", "method",
+            "validation")
 
 
 def plugin_dirs(argv) -> list[str]:
@@ -170,6 +179,15 @@ def main(argv=None) -> int:
             print(f"notice: {notice}", file=sys.stderr)
         if a.cmd == "compare":
             return _compare(a)
+        if a.cmd == "tune":
+            from . import tune
+            base = {k: v for k, v in (("dataset", a.dataset), ("data_dir", a.data_dir)) if v}
+            c = tune.choose(a.method, validation=a.validation, device=resolve(a.device)[0], seeds=a.seeds, **base)
+            from .report import table
+            print(f"[tune {a.method}] {c['knob']} on {c['dataset']}, {c['validation']:g} of the training set held out, "
+                  f"{c['seeds']} seed(s): choice {c['choice']:g}\n"
+                  + table([c["knob"], "validation final accuracy"], list(zip(c["grid"], c["scores"]))))
+            return 0
         if a.cmd == "run":
             result = _run(experiments.make(a.experiment, **knobs), a)
             print(experiments.render(result))

@@ -101,6 +101,24 @@ def variant_curves(rows: list, title: str, x_title: str = "epoch (across tasks)"
     return alt.layer(base.mark_area(opacity=0.15).encode(y="lo:Q", y2="hi:Q"), lines).properties(height=260)
 
 
+def sweep(rows: list, knob: str, default: float):
+    """Stability against plasticity: final accuracy on all classes and accuracy on the newest task
+    against a method's strength (log axis), with the seeds' band; fine-tuning's levels dashed, the
+    default strength marked."""
+    df = pd.DataFrame([{"strength": r["strength"], "what": what, "value": r[k], "sd": r[f"{k}_sd"]}
+                       for r in rows for what, k in (("all classes (stability)", "final"), ("newest task (plasticity)", "newest"))])
+    df["lo"], df["hi"] = df["value"] - df["sd"], df["value"] + df["sd"]
+    color = alt.Color("what:N", title=None, scale=alt.Scale(scheme=TASK_COLORS), legend=alt.Legend(orient="top"))
+    base = alt.Chart(df).encode(x=alt.X("strength:Q", title=knob, scale=alt.Scale(type="log")), color=color)
+    lines = base.mark_line(point=True).encode(y=alt.Y("value:Q", title="accuracy after the last task", scale=ACC),
+                                              tooltip=["strength", "what", alt.Tooltip("value:Q", format=".4f")])
+    ft = pd.DataFrame([{"what": "all classes (stability)", "value": rows[0]["finetune_final"]},
+                       {"what": "newest task (plasticity)", "value": rows[0]["finetune_newest"]}])
+    rules = alt.Chart(ft).mark_rule(strokeDash=[4, 4]).encode(y="value:Q", color=color)
+    mark = alt.Chart(pd.DataFrame([{"strength": default}])).mark_rule(color="gray").encode(x="strength:Q")
+    return alt.layer(base.mark_area(opacity=0.15).encode(y="lo:Q", y2="hi:Q"), lines, rules, mark).properties(height=280)
+
+
 def heatmap(matrix, labels, title=""):
     """Latent features: test samples sorted by class (rows) x units (columns); dead units are blank columns."""
     m = np.asarray(matrix, dtype=float)

@@ -96,7 +96,7 @@ def lenses(records) -> dict:
     """What a comparison reads of one seed's run (clviz/compare.py), from its per-task records:
     each number of its own, so that a verdict can weigh seeds against seeds, not means."""
     m = [r["acc_tasks"] for r in records]
-    out = {"final accuracy": records[-1]["acc_seen"],
+    out = {"final accuracy": records[-1]["acc_seen"], "newest task": m[-1][-1],
            "forgetting of task 1": forgetting(m)[0] if len(m) > 1 else 0.0,
            "BWT": sum(m[-1][j] - m[j][j] for j in range(len(m) - 1)) / max(len(m) - 1, 1),
            "sparsity after the last task": records[-1]["sparsity"]}

@@ -323,6 +323,36 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
     sync_url()
 
 
+AT_ONCE = 2  # cells of one session's grid in the queue at a time: a grid never holds the room's queue
+
+
+def grid_results(run: dict, device: str):
+    """The results of a grid's cells so far (None where not yet), submitting the next cells as
+    earlier ones finish (`run`: {"cells", "jobs": {}, "done": {}}, kept in the session); and a
+    failed cell's message, or None. Stored cells are answered from the store, not trained."""
+    q, out, active, error = queue(), [], 0, None
+    for i, cfg in enumerate(run["cells"]):
+        if i not in run["done"]:
+            job = q.get(run["jobs"].get(i, ""))
+            if job is not None and job.status == "done":
+                run["done"][i] = job.result
+            elif job is not None and job.status in ("error", "cancelled"):
+                error = job.error or "A cell was cancelled."
+            elif job is not None:
+                active += 1
+            elif (hit := store.load(cfg)) is not None:
+                run["done"][i] = hit
+        out.append(run["done"].get(i))
+    for i, cfg in enumerate(run["cells"]):
+        if error is None and out[i] is None and i not in run["jobs"] and active < AT_ONCE:
+            try:
+                run["jobs"][i] = q.submit(cfg, device, owner=session_id()).key
+                active += 1
+            except (jobs.QueueFull, D.DataError) as e:
+                error = str(e)
+    return out, error
+
+
 def compare_settings(cfg) -> str:
     """A config's knobs that differ from its experiment's defaults, as Compare's settings text."""
     default = type(cfg)()

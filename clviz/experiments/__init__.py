@@ -19,7 +19,7 @@ from ..config import Config, build, to_dict, validate
 from ..device import resolve
 from ..train import EagerFallback, TrainingError
 from . import boundaries, cifar, losses, probe, remedies, savings, sparsity
-from .common import Experiment, Reporter, cap_per_class
+from .common import Experiment, Reporter, cap_per_class, validation_split
 
 REGISTRY: dict[str, Experiment] = {e.name: e for e in (
     sparsity.EXPERIMENT,
@@ -52,6 +52,8 @@ def prepare(cfg: Config, device: str):
     tasks = validate(cfg, data.num_classes, counts, device)
     if cfg.per_class:
         data = cap_per_class(data, cfg.per_class)
+    if getattr(cfg, "validation", 0):  # figures on held-out training data, for choosing a knob
+        data = validation_split(data, cfg.validation)
     return data, tasks
 
 

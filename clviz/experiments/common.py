@@ -90,6 +90,25 @@ def cap_per_class(data: D.Data, n: int) -> D.Data:
     return replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep])
 
 
+def validation_split(data: D.Data, fraction: float) -> D.Data:
+    """Hold out `fraction` of each class's training samples (a fixed draw) and put them where the
+    test set was: every figure of the run is then a validation figure, and the test set is never
+    seen (a strength chosen on it would be chosen on the test set). Train and held-out samples
+    are disjoint (tests/test_tune.py)."""
+    g = torch.Generator().manual_seed(1)
+    y = data.y_train.cpu()
+    held = []
+    for c in range(data.num_classes):
+        idx = (y == c).nonzero().flatten()
+        held.append(idx[torch.randperm(len(idx), generator=g)[:int(round(fraction * len(idx)))]])
+    held = torch.cat(held).sort().values
+    keep = torch.ones(len(y), dtype=torch.bool)
+    keep[held] = False
+    held, keep = held.to(data.device), keep.to(data.device)
+    return replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep], x_test=data.x_train[held],
+                   y_test=data.y_train[held], source=f"{data.source}, {fraction:g} of its training set held out")
+
+
 def new_model(cfg: Config, data: D.Data, bn=False, seed_offset=0):
     """The model of a config; with `cfg.seeds` > 1 (and no BatchNorm) N copies batched as one,
     copy i initialised exactly as the single model of seed + i."""

@@ -23,6 +23,7 @@ class RemediesConfig(Config):
     epochs: int = override(Config, "epochs", 3)  # epochs per task
     methods: tuple = knob(BUILTIN, choices=lambda: plugin.names("method"), label="Methods")  # the methods compared: any registered one, plugins' too
     memory: int = knob(50, lo=1, hi=5000, label="Memory (samples per class)")  # samples per class kept by replay, ncm and head (retraining)
+    validation: float = knob(0.0, lo=0.0, hi=0.5, where="more", label="Validation share")  # share of each class's training samples held out and scored instead of the test set (0: the test set), for choosing strengths
 
 
 def head_of(model) -> dict:

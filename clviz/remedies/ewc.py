@@ -31,7 +31,7 @@ def fisher_diagonal(model, x, y) -> dict:
 
 @dataclass(frozen=True)
 class Knobs:
-    lambda_: float = knob(100.0, lo=0.0, hi=1e9, widget="log", label="EWC lambda")  # strength of the pull towards the anchor
+    lambda_: float = knob(1e4, lo=0.0, hi=1e9, widget="log", label="EWC lambda")  # strength of the pull towards the anchor (chosen on a validation split: README)
     gamma: float = knob(1.0, lo=0.0, hi=1.0, label="EWC gamma", where="more")  # weight of older tasks' Fisher (1: none forgotten)
     fisher_n: int = knob(300, lo=1, hi=100_000, label="EWC Fisher samples", where="more")  # samples per task the Fisher is estimated on
 
@@ -45,7 +45,7 @@ class OnlineEWC(Method):
 
     def loss(self, model, x, y, base):
         loss, z, h = base(model, x, y)
-        if self.fisher is not None:
+        if self.fisher is not None and self.knobs.lambda_ > 0:  # lambda 0: fine-tuning, bit for bit
             loss = loss + 0.5 * self.knobs.lambda_ * anchored(model, self.fisher, self.anchor)
         return loss, z, h
 

@@ -27,6 +27,7 @@ def distillation(z_student, z_teacher, T: float):
 @dataclass(frozen=True)
 class Knobs:
     temperature: float = knob(2.0, lo=1e-3, hi=1e3, label="LwF temperature")  # temperature of the distillation
+    weight: float = knob(3.0, lo=0.0, hi=1e6, widget="log", label="LwF weight")  # weight of the distillation term, 0: fine-tuning (chosen on a validation split: README)
 
 
 @plugin.method("lwf", label="LwF", knobs=Knobs)
@@ -38,10 +39,10 @@ class LwF(Method):
 
     def loss(self, model, x, y, base):
         loss, z, h = base(model, x, y)
-        if self.teacher is not None:
+        if self.teacher is not None and self.knobs.weight > 0:  # weight 0: fine-tuning, bit for bit
             with torch.no_grad():
                 zt = self.teacher(x)[:, self.old]
-            loss = loss + distillation(z[:, self.old], zt, self.knobs.temperature)
+            loss = loss + self.knobs.weight * distillation(z[:, self.old], zt, self.knobs.temperature)
         return loss, z, h
 
     def after_task(self, model, k, x, y):

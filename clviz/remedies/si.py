@@ -12,7 +12,7 @@ from .base import Method, anchored, frozen, params
 
 @dataclass(frozen=True)
 class Knobs:
-    c: float = knob(1.0, lo=0.0, hi=1e9, widget="log", label="SI c")  # strength of the pull towards the anchor
+    c: float = knob(1e3, lo=0.0, hi=1e9, widget="log", label="SI c")  # strength of the pull towards the anchor (chosen on a validation split: README)
     xi: float = knob(0.1, lo=0.0, hi=1e6, widget="log", label="SI xi", where="more")  # damping of the importance
 
 
@@ -32,7 +32,7 @@ class SI(Method):
 
     def loss(self, model, x, y, base):
         loss, z, h = base(model, x, y)
-        if self.omega is not None:
+        if self.omega is not None and self.knobs.c > 0:  # c 0: fine-tuning, bit for bit
             loss = loss + self.knobs.c * anchored(model, self.omega, self.anchor)
         return loss, z, h
 
