@@ -27,7 +27,8 @@ from .data import CACHE
 ROOT = CACHE / "results"
 NOT_IN_KEY = ("data_dir",)  # where the files are does not change the result
 ENGINE = Path(__file__).resolve().parent
-NOT_IN_HASH = ("ui.py", "charts.py", "jobs.py", "workerinit.py", "__main__.py", "report.py")  # they only show results
+# they only show results, or choose which configs to run (compare, tune): a config's result is not theirs
+NOT_IN_HASH = ("ui.py", "charts.py", "jobs.py", "workerinit.py", "__main__.py", "report.py", "compare.py", "tune.py")
 
 
 @lru_cache(maxsize=1)

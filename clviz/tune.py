@@ -12,7 +12,7 @@ from __future__ import annotations
 from . import experiments
 
 # method -> (its strength knob, the grid); LwF's temperature stays at the usual 2
-GRIDS = {"ewc": ("ewc_lambda", (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)),
+GRIDS = {"ewc": ("ewc_lambda", (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)),
          "si": ("si_c", (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)),
          "lwf": ("lwf_weight", (0.1, 0.3, 1.0, 3.0, 10.0, 30.0))}
 VALIDATION = 0.2  # share of each class's training samples held out

@@ -40,7 +40,7 @@ def test_the_builtins_pass_through_the_registry():
     # a built-in's knobs are config keys like any plugin's, with their defaults and help
     cfg = experiments.make("remedies", ewc_lambda=7.0)
     ewc = plugin.METHODS["ewc"].obj(cfg, 10)
-    assert ewc.knobs.lambda_ == 7.0 and ewc.knobs.fisher_n == 300 and cfg.si_c == 1.0
+    assert ewc.knobs.lambda_ == 7.0 and ewc.knobs.fisher_n == 300 and cfg.si_c == 1e3
     assert experiments.make("losses").correct_only_l2 == 1e-3
     # the losses against plain PyTorch
     torch.manual_seed(0)

@@ -127,8 +127,10 @@ def test_published_ordering_on_digits(digits):
     assert ft < 0.3 and r["joint"]["final_acc"] > 0.9            # fine-tune ~20%, joint ~98%
     assert r["replay"]["final_acc"] > ft + 0.4                   # replay far above
     assert r["ncm"]["final_acc"] > ft + 0.4                      # iCaRL's classifier, from the same memory
-    for m in ("ewc", "si", "lwf"):                               # regularisation: near fine-tune in class-IL
-        assert abs(r[m]["final_acc"] - ft) < 0.1, m
+    for m in ("ewc", "si"):                                      # regularisation: near fine-tune in class-IL,
+        assert abs(r[m]["final_acc"] - ft) < 0.1, m              # even at strengths chosen on a validation split
+    for m in ("ewc", "si", "lwf"):                               # ... and far below a memory of 50 per class
+        assert r[m]["final_acc"] < r["replay"]["final_acc"] - 0.3, m
     assert r["head"]["final_acc"] > ft + 0.3                     # retraining only the head brings classes back
     assert r["finetune"]["probe_all"][-1] > 0.85                 # ... because the features kept them
     assert r["replay"]["memory"] == r["ncm"]["memory"] == 50 * 10 and r["finetune"]["memory"] == 0
