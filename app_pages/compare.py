@@ -39,8 +39,7 @@ seeds = int(c2.number_input("Seeds per cell", 2, 32, 3, key="compare_seeds"))
 
 cells = vary = None
 try:
-    base = {k: v[0] for k, v in compare.parse_vary(exp, [t for t in set_text.split(";") if t.strip()]).items()} \
-        if set_text.strip() else {}
+    base = compare.parse_set(exp, [t for t in set_text.split(";") if t.strip()])
     vary = compare.parse_vary(exp, [t for t in (vary_text, and_text) if t.strip()])
     cells = compare.grid(exp, vary, seeds, {"dataset": s["dataset"], "data_dir": s["data_dir"], "seed": s["seed"], **base})
     st.caption(f"{len(cells)} cells x {seeds} seeds; each cell trains its seeds at once where the experiment can.")

@@ -3,6 +3,10 @@
     python -m clviz [--plugins DIR] run EXPERIMENT [--dataset NAME] [--data-dir PATH] [--device auto|cpu|cuda|mps]
                        [--json OUT] [--no-cache] [--KNOB VALUE for every field of the experiment's config]
     python -m clviz reproduce [--dataset NAME] [--data-dir PATH] [--epochs N] [--seed N] [--seeds N] [--out REPORT.md]
+    python -m clviz compare EXPERIMENT --vary KNOB=v1,v2 [--vary ...] [--set KNOB=V] [--seeds N] [--json OUT]
+                       [--backend local|ray]       variants x seeds, a verdict per lens (clviz/compare.py)
+    python -m clviz tune ewc|si|lwf [--dataset NAME] [--seeds N] [--validation 0.2]
+                                                   a remedy's strength on a validation split (clviz/tune.py)
 
 Every knob of an experiment's config is an option (`python -m clviz run savings --help` lists
 them, with the comment from the config class as help). `--plugins DIR` (any number of times, and
@@ -107,7 +111,7 @@ def parser():
     t.add_argument("method", choices=("ewc", "si", "lwf"))
     t.add_argument("--dataset", choices=DATASETS)
     t.add_argument("--seeds", type=lambda v: parse_value(0, v), default=1, help="seeds per grid point (default: 1)")
-    t.add_argument("--validation", type=lambda v: parse_value(0.0, v), default=0.2,
+    t.add_argument("--validation", dest="holdout", type=lambda v: parse_value(0.0, v), default=0.2,
                    help="share of each class's training samples held out (default: 0.2)")
     _where(t)
 
@@ -121,7 +125,7 @@ def parser():
 
 
 CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins", "vary", "set", "backend", "method",
-            "validation")
+            "holdout")
 
 
 def plugin_dirs(argv) -> list[str]:
@@ -132,7 +136,7 @@ def plugin_dirs(argv) -> list[str]:
             out.append(argv[i + 1])
         elif a.startswith("--plugins="):
             out.append(a.split("=", 1)[1])
-    return out
+    return [d for d in out if d.strip()]  # an empty one is no folder (not this one)
 
 
 def _run(cfg, a):
@@ -145,7 +149,7 @@ def _run(cfg, a):
 
 def _compare(a) -> int:
     from . import compare
-    base = {k: v[0] for k, v in compare.parse_vary(a.experiment, a.set).items()} if a.set else {}
+    base = compare.parse_set(a.experiment, a.set or [])
     if a.dataset:
         base["dataset"] = a.dataset
     if a.data_dir:
@@ -166,7 +170,10 @@ def _compare(a) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    errors = plugin.ERRORS + plugin.load(plugin_dirs(argv))
+    errors = plugin.load(plugin_dirs(argv))
+    for e in experiments.REGISTRY.values():  # a plugin's knob that clashes with a setting is found here
+        e.config  # noqa: B018
+    errors = plugin.ERRORS + errors
     if errors:  # a broken plugin: said once each, with its file and line, before anything runs
         for e in errors:
             print(f"error: {e}", file=sys.stderr)
@@ -182,7 +189,7 @@ def main(argv=None) -> int:
         if a.cmd == "tune":
             from . import tune
             base = {k: v for k, v in (("dataset", a.dataset), ("data_dir", a.data_dir)) if v}
-            c = tune.choose(a.method, validation=a.validation, device=resolve(a.device)[0], seeds=a.seeds, **base)
+            c = tune.choose(a.method, validation=a.holdout, device=resolve(a.device)[0], seeds=a.seeds, **base)
             from .report import table
             print(f"[tune {a.method}] {c['knob']} on {c['dataset']}, {c['validation']:g} of the training set held out, "
                   f"{c['seeds']} seed(s): choice {c['choice']:g}\n"

@@ -20,7 +20,7 @@ RUN_LABELS = {"no_bn": "no BN", "bn": "BN"}
 
 
 def label(run: str) -> str:
-    return plugin.label(run) or RUN_LABELS.get(run, run)
+    return RUN_LABELS.get(run) or plugin.label(run) or run
 
 
 def curve_frame(rows) -> pd.DataFrame:

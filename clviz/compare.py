@@ -58,6 +58,32 @@ def parse_vary(exp: str, texts: list[str]) -> dict:
     return out
 
 
+def parse_set(exp: str, texts: list[str]) -> dict:
+    """{knob: value} of "knob=value" texts, the settings every cell shares: the whole value is the
+    knob's (tasks=1,2;3,4 and methods=finetune,replay alike; '+' also joins a list's names), the
+    seed included. A text without '=' continues the one before it (the app's "; "-separated box)."""
+    by_name = {f.name: f for f in fields(experiments.get(exp).config)}
+    merged = []
+    for t in texts:
+        if "=" in t or not merged:
+            merged.append(t)
+        else:
+            merged[-1] += ";" + t
+    out = {}
+    for text in merged:
+        name, sep, value = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in by_name:
+            raise DataError(f"--set '{text.strip()}': write it as KNOB=VALUE with a knob of {exp} "
+                            f"({', '.join(by_name)}).")
+        d = by_name[name].default
+        try:
+            out[name] = knobs.parse(d, value.strip().replace("+", ",") if isinstance(d, tuple) else value.strip())
+        except ValueError as e:
+            raise DataError(f"--set {name}: {e}.") from None
+    return out
+
+
 def grid(exp: str, vary: dict, seeds: int, base: dict | None = None) -> list:
     """The configs of every combination of the varied values (the baseline first), N seeds each."""
     if not 2 <= seeds <= MAX_SEEDS:
@@ -76,7 +102,7 @@ def parts(result: dict) -> dict:
     out = {"": result} if "per_seed" in result else {}
     subs = {name: part for name, part in result.items() if isinstance(part, dict) and "per_seed" in part}
     for name, part in subs.items():
-        out["" if len(subs) == 1 and not out else f"{plugin.label(name) or _SUB.get(name, name)}: "] = part
+        out["" if len(subs) == 1 and not out else f"{_SUB.get(name) or plugin.label(name) or name}: "] = part
     return out
 
 
@@ -118,12 +144,15 @@ def verdicts(cells: list, results: list, vary: dict) -> list:
     out = []
     for cfg, r in zip(cells[1:], results[1:]):
         own = lenses(r)
-        for lens, b in base_lenses.items():
-            if lens not in own or any(not math.isfinite(x) for x in own[lens] + b):
+        for lens, vals in own.items():
+            # a variant of several sub-runs (methods=replay+ewc) against a baseline of one: each
+            # sub-run's lens against the baseline's
+            b = base_lenses.get(lens, base_lenses.get(lens.split(": ", 1)[-1]))
+            if b is None or any(not math.isfinite(x) for x in vals + b):
                 continue
-            diff, (lo, hi) = welch(own[lens], b)
+            diff, (lo, hi) = welch(vals, b)
             out.append({"lens": lens, "variant": {k: _json(getattr(cfg, k)) for k in vary}, "baseline": base_knobs,
-                        "variant_mean": _mean(own[lens]), "variant_sd": _sd(own[lens]),
+                        "variant_mean": _mean(vals), "variant_sd": _sd(vals),
                         "baseline_mean": _mean(b), "baseline_sd": _sd(b),
                         "diff": diff, "ci": [lo, hi], "clear": bool(lo > 0 or hi < 0)})
     return out
@@ -185,17 +214,29 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _ray_cell(values: dict, device: str, plugin_sources: dict):
     """One cell on a Ray worker: the user plugins the driver loaded (sent as their sources, so a
-    worker on another machine needs none of its files), then the run. Nothing is stored there:
-    the result travels back and lands in the driver's store."""
+    worker on another machine needs none of its files; a folder per version, so a worker that
+    runs several cells loads each file once), then the run. Nothing is stored there: the result
+    travels back and lands in the driver's store."""
+    import hashlib
     import tempfile
     from . import experiments as E, plugin as P, store as S
-    folder = Path(tempfile.mkdtemp(prefix="clviz-plugins-"))
+    files = {}
     for name, text in plugin_sources.items():
-        (folder / name).write_text(text)
-    if errors := P.load([folder]):
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        f = Path(tempfile.gettempdir()) / f"clviz-plugins-{digest}" / name
+        f.parent.mkdir(parents=True, exist_ok=True)
+        if not f.exists():
+            f.write_text(text)
+        files[str(f.resolve())] = digest
+    if errors := P.ensure(files):
         raise DataError(" ".join(errors))
     S.save = lambda cfg, result: None  # this worker's disk is not the store
     return E.run(E.make(values.pop("experiment"), **values), device=device, use_cache=False)
+
+
+def _digest(text: str) -> str:
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _import_ray():
@@ -236,7 +277,9 @@ def run_ray(cells, device="cpu", use_cache=True, on_cell=None, address=None, num
                      **({} if address else {"num_cpus": num_cpus, "_node_ip_address": "127.0.0.1"}))
         try:
             sources = {Path(f).name: Path(f).read_text() for f in plugin.LOADED}
-            task = ray.remote(_ray_cell)
+            if any(plugin.LOADED[f] != _digest(t) for f, t in zip(plugin.LOADED, sources.values())):
+                raise DataError("A plugin file changed on disk since it was loaded: run the command again.")
+            task = ray.remote(_ray_cell).options(num_gpus=1 if device == "cuda" else 0)  # Ray hides a GPU not asked for
             refs = {task.remote({k: v for k, v in to_dict(cells[i]).items()}, device, sources): i for i in todo}
             pending = list(refs)
             while pending:

@@ -63,7 +63,9 @@ def build(cls, **kw) -> Config:
     if bad:
         raise DataError(f"Unknown setting(s) for {cls().experiment}: {', '.join(sorted(bad))}.")
     kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kw.items() if v is not None}
-    cfg = cls(**kw)
+    floats = {f.name for f in fields(cls) if isinstance(f.default, float)}
+    kw = {k: float(v) if k in floats and isinstance(v, int) and not isinstance(v, bool) else v for k, v in kw.items()}
+    cfg = cls(**kw)  # (an int in a float knob made a float: 10000 and 1e4 are one run, one key)
     return dataclasses.replace(cfg, tasks=canonical_tasks(cfg.tasks, cfg.dataset))
 
 

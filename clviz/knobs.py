@@ -109,7 +109,9 @@ def show(v) -> str:
         return "true" if v else "false"
     if isinstance(v, (list, tuple)):
         return ",".join(f"{p[0]}={show(p[1])}" if isinstance(p, tuple) else show(p) for p in v)
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    if isinstance(v, float):  # short where that is exact, else every digit (a link rebuilds the same run)
+        return f"{v:g}" if float(f"{v:g}") == v else repr(v)
+    return str(v)
 
 
 def problem(f: dataclasses.Field, v, device: str = "cpu") -> str | None:

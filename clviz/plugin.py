@@ -87,6 +87,12 @@ LOADED: dict[str, str] = {}     # plugin file -> its digest, of the files that l
 _loading: list[tuple] = []      # (path, digest) of the user file being imported now
 
 
+# names a plugin cannot take: a result's own keys and sub-runs, and the page widgets' key parts
+RESERVED = {"config", "tasks", "labels", "plugins", "seconds", "device", "data_source", "notice", "cached", "examples",
+            "per_seed", "bn", "no_bn", "toy", "latent", "rows", "curve", "matrix", "sweep", "train", "cancel", "job",
+            "shown", "dl", "focus", "example", "table", "chart"}
+
+
 def key_of(name: str, knob: str) -> str:
     return f"{name}_{knob.rstrip('_')}"
 
@@ -125,7 +131,14 @@ def _register(kind, name, label, obj, knobs, form):
     where = f"{_short(file)}:{line}"
     if not name.isidentifier():
         raise PluginError(f"{where}: the {kind} name '{name}' must be a Python identifier (letters, digits, _).")
+    if name in RESERVED:
+        raise PluginError(f"{where}: '{name}' is a name clviz uses itself; choose another for your {kind}.")
     _check_knobs(knobs, where)
+    if knobs is not None:  # two plugins' knobs would be one setting
+        mine = {key_of(name, f.name) for f in fields(knobs)}
+        for other in REGISTRY[kind].values():
+            if other.name != name and (clash := mine & set(other.knob_names())):
+                raise PluginError(f"{where}: the setting {', '.join(sorted(clash))} is {other.where}'s already.")
     in_engine = ENGINE in Path(file).resolve().parents  # a built-in, even if first imported by a plugin
     digest = _loading[-1][1] if _loading and not in_engine else ""
     old = REGISTRY[kind].get(name)
@@ -199,15 +212,18 @@ def extend(base: type, kind: str) -> type:
     ident = (base, kind, tuple((s.name, s.knobs) for s in specs))
     if ident not in _extended:
         taken = {f.name for f in fields(base)}
+        for s in list(specs):  # a knob that would be a setting the experiment has: the plugin is set aside, said once
+            clash = sorted(set(s.knob_names()) & taken)
+            if clash:
+                ERRORS.append(f"Plugin {s.where}: its knob would be the setting {', '.join(clash)}, which "
+                              f"{base.__name__} has already: rename the knob; the {kind} '{s.name}' is not loaded.")
+                del REGISTRY[kind][s.name]
+                return extend(base, kind)
         extra = []
         for s in specs:
             helps = help_of(s.knobs)
             for f in fields(s.knobs):
                 k = key_of(s.name, f.name)
-                if k in taken:
-                    raise PluginError(f"{s.where}: knob '{f.name}' of {kind} '{s.name}' would be the setting "
-                                      f"'{k}', which {base.__name__} has already.")
-                taken.add(k)
                 md = {"where": "page", **f.metadata, "help": f"{s.label}: {helps.get(f.name, '')}".rstrip(": "),
                       "plugin": s.name, "label": f.metadata.get("label") or f"{s.label}: {f.name.rstrip('_')}"}
                 extra.append((k, f.type, field(default=f.default, metadata=md)))
@@ -283,8 +299,18 @@ def load_file(path: Path) -> str | None:
 
 def ensure(files: dict) -> list[str]:
     """Load the files of {file: digest} that this process has not loaded in that version (a
-    worker process gets the server's plugins this way, however the server got them)."""
-    return [e for f, d in files.items() if LOADED.get(f) != d and (e := load_file(Path(f))) is not None]
+    worker process gets the server's plugins this way, however the server got them). A file
+    whose bytes are no longer that version is an error: its runs would be stored under the
+    version the server loaded."""
+    errors = []
+    for f, d in files.items():
+        if LOADED.get(f) == d:
+            continue
+        if (e := load_file(Path(f))) is not None:
+            errors.append(e)
+        elif LOADED.get(f) != d:
+            errors.append(f"Plugin {_short(f)} changed on disk since the server loaded it: restart the server.")
+    return errors
 
 
 def from_env() -> list[str]:

@@ -10,6 +10,7 @@ tuned: more memory is always better, so its choice is a budget, not a fit.
 from __future__ import annotations
 
 from . import experiments
+from .data import DataError
 
 # method -> (its strength knob, the grid); LwF's temperature stays at the usual 2
 GRIDS = {"ewc": ("ewc_lambda", (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)),
@@ -27,6 +28,9 @@ def grid_configs(method: str, values=None, validation: float = VALIDATION, **bas
 def choose(method: str, values=None, validation: float = VALIDATION, device="cpu", **base) -> dict:
     """Score every grid point on the validation split; the best one."""
     knob, default_grid = GRIDS[method]
+    if not 0 < validation <= 0.5:
+        raise DataError(f"The validation share must be above 0 (else the test set would choose) and at most 0.5, "
+                        f"got {validation}.")
     values = list(values or default_grid)
     cfgs = grid_configs(method, values, validation, **base)
     scores = [experiments.run(c, device=device)[method]["final_acc"] for c in cfgs]

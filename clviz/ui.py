@@ -86,6 +86,8 @@ def link(key: str, default, options=None, lo=None, hi=None):
 
 def _parse(text, default, options, lo, hi):
     if isinstance(default, list):  # a multiselect: comma-separated options
+        if not options:
+            raise ValueError("there is nothing to choose from here")
         vals = [t for t in text.split(",") if t]
         return [_parse(t, options[0], options, None, None) for t in vals]
     if options is not None:
@@ -356,8 +358,8 @@ def grid_results(run: dict, device: str):
 def compare_settings(cfg) -> str:
     """A config's knobs that differ from its experiment's defaults, as Compare's settings text."""
     default = type(cfg)()
-    return "; ".join(f"{f.name}={K.show(getattr(cfg, f.name)).replace(',', '+') if isinstance(f.default, tuple) else K.show(getattr(cfg, f.name))}"
-                     for f in fields(cfg) if f.name not in SIDEBAR and getattr(cfg, f.name) != getattr(default, f.name))
+    return "; ".join(f"{f.name}={K.show(getattr(cfg, f.name))}" for f in fields(cfg)
+                     if f.name not in SIDEBAR and getattr(cfg, f.name) != getattr(default, f.name))
 
 
 def _job_view(job, live_view, result_view, page):

@@ -429,3 +429,9 @@ def test_stored_runs_picked_on_the_compare_page():
     assert list(df["lens"]) == [v["lens"] for v in rep["verdicts"]] and set(df["variant"]) == {"optimizer=sgd"}
     cells_equal(df, {"difference": [v["diff"] for v in rep["verdicts"]], "95% low": [v["ci"][0] for v in rep["verdicts"]]})
     assert "compare_train" not in [b.key for b in at.button]  # nothing to train: the picked runs answer
+
+
+def test_a_link_to_stored_runs_that_are_not_there_is_a_message():
+    at = open_link("compare", compare_pick="probe-0123456789abcdef,probe-fedcba9876543210")
+    assert not at.exception
+    assert any("The link sets compare_pick" in e.value for e in at.error), [e.value for e in at.error]

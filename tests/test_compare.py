@@ -122,3 +122,20 @@ def test_the_ray_backend_gives_the_local_numbers(monkeypatch):
         assert a["joint_acc"] == b["joint_acc"] and a["matrix"] == b["matrix"]
     assert all(store.load(c) is not None for c in cells)  # their results landed in this machine's store
     assert os.environ.get("RAY_ADDRESS") is None
+
+
+def test_a_variant_of_several_methods_against_a_baseline_of_one(capsys):
+    code, text, err = run_cli(["compare", "remedies", "--vary", "methods=finetune,replay+ewc", "--seeds", "2",
+                               "--set", "epochs=1", "--set", "per_class=30"], capsys)
+    assert code == 0, err
+    lenses = [line.split("  methods=")[0].strip() for line in text.splitlines() if "methods=replay,ewc" in line]
+    assert "replay: final accuracy" in lenses and "online EWC: final accuracy" in lenses, text
+
+
+def test_set_takes_a_whole_value_and_the_seed():
+    assert compare.parse_set("probe", ["tasks=1,2;3,4", "seed=3", "hidden=64+64"]) == \
+        {"tasks": "1,2;3,4", "seed": 3, "hidden": (64, 64)}
+    assert compare.parse_set("remedies", "epochs=2; methods=finetune,replay".split(";")) == \
+        {"epochs": 2, "methods": ("finetune", "replay")}
+    with pytest.raises(Exception, match="write it as KNOB=VALUE"):
+        compare.parse_set("probe", ["magic=1"])

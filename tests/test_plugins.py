@@ -146,6 +146,8 @@ BROKEN = [
      "signature.py:3: loss 'bad' must take (z, y), but it takes 1 argument(s)"),
     ("notamethod.py", "from clviz import plugin\n\n\n@plugin.method('m')\nclass M:\n    pass\n",
      "notamethod.py:4: method 'm' must be a subclass of clviz.remedies.Method"),
+    ("reserved.py", "from clviz import plugin\n\n\n@plugin.loss('config')\ndef config(z, y):\n    return z[..., 0]\n",
+     "reserved.py:4: 'config' is a name clviz uses itself"),
     ("knobs.py", "from dataclasses import dataclass\nfrom clviz import plugin\n\n\n@dataclass\nclass K:\n    a: int = 1\n\n\n"
      "@plugin.loss('k', knobs=K)\ndef k(z, y, knobs):\n    return z[..., 0]\n", "knobs.py:10: knobs must be a frozen dataclass"),
 ]
@@ -195,3 +197,12 @@ def test_clviz_plugins_is_read_by_a_fresh_process(examples, tmp_path):
             "experiments.make('remedies').anchor_strength)")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0 and p.stdout.split() == ["sigmoid_sq", "anchor", "1.0"], p.stderr
+
+
+def test_a_knob_that_would_be_an_existing_setting_sets_its_plugin_aside(tmp_path, capsys):
+    (tmp_path / "per.py").write_text("from dataclasses import dataclass\nfrom clviz import plugin\nfrom clviz.remedies "
+                                     "import Method\n\n\n@dataclass(frozen=True)\nclass K:\n    class_: int = 1\n\n\n"
+                                     "@plugin.method('per', knobs=K)\nclass Per(Method):\n    pass\n")
+    code, _, err = run_cli(["--plugins", str(tmp_path), "run", "remedies", "--epochs", "1"], capsys)
+    assert code == 2 and "its knob would be the setting per_class" in err and "'per' is not loaded" in err
+    assert "per" not in plugin.METHODS and experiments.make("remedies").per_class == 0  # the rest works

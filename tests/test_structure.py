@@ -217,3 +217,14 @@ def test_one_run_one_key_however_its_split_is_written():
     c = experiments.make("probe", tasks="3,4;1,2")
     assert store.key(a) == store.key(b) and c.tasks == "3,4;1,2" and store.key(c) != store.key(a)
     assert experiments.make("probe", tasks="1,2;x").tasks == "1,2;x"  # left for validation to report
+
+
+def test_a_knobs_text_rebuilds_its_value_exactly():
+    """Links and Compare's settings are text: every float must come back as itself, and an int
+    in a float knob is the same run as the float (one key)."""
+    from clviz import knobs
+    for v in (1e-3, 0.0123456789, 1 / 3, 100.0, 2e-7):
+        assert knobs.parse(1.0, knobs.show(v)) == v
+    assert knobs.show(1e-3) == "0.001" and knobs.show(100.0) == "100"
+    a, b = experiments.make("remedies", ewc_lambda=10000), experiments.make("remedies", ewc_lambda=1e4)
+    assert a == b and store.key(a) == store.key(b)

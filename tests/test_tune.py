@@ -87,3 +87,15 @@ def test_the_sweeps_cells_are_single_runs_at_those_strengths():
     assert [r["strength"] for r in out] == [1.0, 10.0]
     assert out[0]["final"] == pytest.approx(results[1]["ewc"]["final_acc"]) and \
         out[0]["finetune_final"] == pytest.approx(results[0]["finetune"]["final_acc"])
+
+
+def test_the_cli_keeps_validation_and_tune_refuses_the_test_set(capsys, tmp_path):
+    import json
+    from clviz import __main__ as cli
+    out = tmp_path / "r.json"
+    assert cli.main(["run", "remedies", "--methods", "finetune", "--validation", "0.2", "--epochs", "1",
+                     "--per-class", "30", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"]["validation"] == 0.2
+    capsys.readouterr()
+    assert cli.main(["tune", "si", "--validation", "0"]) == 2
+    assert "validation share must be above 0" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from .base import Method, anchored, frozen, params
 @dataclass(frozen=True)
 class Knobs:
     c: float = knob(1e3, lo=0.0, hi=1e9, widget="log", label="SI c")  # strength of the pull towards the anchor (chosen on a validation split: README)
-    xi: float = knob(0.1, lo=0.0, hi=1e6, widget="log", label="SI xi", where="more")  # damping of the importance
+    xi: float = knob(0.1, gt=0, hi=1e6, widget="log", label="SI xi", where="more")  # damping of the importance
 
 
 @plugin.method("si", label="SI", knobs=Knobs)
