@@ -16,7 +16,6 @@ st.markdown(
 EXAMPLES = {"remedies": "methods=finetune,replay", "losses": "losses=ce,correct_only", "probe": "optimizer=adam,sgd",
             "sparsity": "optimizer=adam,sgd", "savings": "optimizers=sgd,adam", "boundaries": "lr=1e-3,1e-2",
             "cifar": "epochs=2,4"}
-POLL_S = 1.0
 
 s = ui.settings()
 names = list(experiments.REGISTRY)
@@ -116,23 +115,10 @@ elif run is not None:
     if cells is not None and run["cells"] != cells:
         st.caption("Showing the comparison of earlier settings; press Train to run the current ones.")
 
-    @st.fragment(run_every=None if run.get("shown") else POLL_S)
-    def poll():
-        results, error = ui.grid_results(run, s["device"])
-        if error:
-            st.error(error)
-            return
-        done = sum(r is not None for r in results)
-        if done < len(results):
-            st.progress(done / len(results), text=f"Cells done: {done} of {len(results)} (at most {ui.AT_ONCE} in "
-                                                  f"the queue at a time). The page stays usable.")
-            return
-        if not run.get("shown"):
-            run["shown"] = True
-            st.rerun()  # leave the fragment: the finished comparison is drawn once, by the page
+    def finished(results):
         st.success(f"Compared {len(results)} cells x {run['cells'][0].seeds} seeds.")
         show(compare.report(run["exp"], run["cells"], results, run["vary"]))
-    poll()
+    ui.grid_view(run, s["device"], "Comparison", finished)
 elif cells is not None:
     st.info("Set the variants and press **Train**.")
 ui.sync_url()

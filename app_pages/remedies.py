@@ -89,19 +89,7 @@ if c2.button("Sweep this method's strength", disabled=cfg is None, key="remedies
     sweep = st.session_state["remedies_sweep"] = {
         "method": method, "cells": tune.sweep_cells(method, cfg, max(2, cfg.seeds)), "jobs": {}, "done": {}}
 if sweep is not None:
-    @st.fragment(run_every=None if sweep.get("shown") else 1.0)
-    def sweep_view():
-        results, error = ui.grid_results(sweep, s["device"])
-        if error:
-            st.error(error)
-            return
-        done = sum(x is not None for x in results)
-        if done < len(results):
-            st.progress(done / len(results), text=f"Sweep: {done} of {len(results)} runs")
-            return
-        if not sweep.get("shown"):
-            sweep["shown"] = True
-            st.rerun()
+    def sweep_view(results):
         m, knob = sweep["method"], tune.GRIDS[sweep["method"]][0]
         rows = tune.sweep_rows(m, sweep["cells"], results)
         default = getattr(type(sweep["cells"][0])(), knob)
@@ -112,4 +100,4 @@ if sweep is not None:
                                     "newest task": x["newest"], "vs fine-tune": x["diff"], "95% low": x["ci"][0],
                                     "95% high": x["ci"][1], "verdict": "clear" if x["clear"] else "within noise"}
                                    for x in rows]), hide_index=True)
-    sweep_view()
+    ui.grid_view(sweep, s["device"], "Sweep", sweep_view)

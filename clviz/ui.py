@@ -355,6 +355,27 @@ def grid_results(run: dict, device: str):
     return out, error
 
 
+def grid_view(run: dict, device: str, what: str, draw):
+    """A grid's progress, polled in a fragment until every cell is in; then `draw(results)`,
+    once, by the whole page (the fragment stops polling)."""
+    @st.fragment(run_every=None if run.get("shown") else 1.0)
+    def poll():
+        results, error = grid_results(run, device)
+        if error:
+            st.error(error)
+            return
+        done = sum(r is not None for r in results)
+        if done < len(results):
+            st.progress(done / len(results), text=f"{what}: {done} of {len(results)} runs done (at most {AT_ONCE} "
+                                                  f"in the queue at a time). The page stays usable.")
+            return
+        if not run.get("shown"):
+            run["shown"] = True
+            st.rerun()  # leave the fragment: the finished grid is drawn once, by the page
+        draw(results)
+    poll()
+
+
 def compare_settings(cfg) -> str:
     """A config's knobs that differ from its experiment's defaults, as Compare's settings text."""
     default = type(cfg)()

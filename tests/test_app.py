@@ -435,3 +435,22 @@ def test_a_link_to_stored_runs_that_are_not_there_is_a_message():
     at = open_link("compare", compare_pick="probe-0123456789abcdef,probe-fedcba9876543210")
     assert not at.exception
     assert any("The link sets compare_pick" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_the_remedies_sweep_on_its_page():
+    from clviz import experiments, store, tune
+    at = open_page("remedies")
+    quick(at, "remedies", epochs=1, per_class=40)
+    at.button(key="remedies_sweep_train").click().run()
+    deadline = time.time() + 300
+    while time.time() < deadline and not at.exception and not any("verdict" in d.value for d in at.dataframe):
+        time.sleep(0.25)
+        at.run()
+    assert not at.exception
+    df = next(d.value for d in at.dataframe if "verdict" in d.value)
+    cells = tune.sweep_cells("si", experiments.make("remedies", epochs=1, per_class=40), 2)
+    rows = tune.sweep_rows("si", cells, [store.load(c) for c in cells])
+    assert df["si_c"].tolist() == list(tune.GRIDS["si"][1])
+    cells_equal(df, {"final acc": [r["final"] for r in rows], "newest task": [r["newest"] for r in rows],
+                     "vs fine-tune": [r["diff"] for r in rows]})
+    assert list(df["verdict"]) == ["clear" if r["clear"] else "within noise" for r in rows]
