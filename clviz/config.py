@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
-from .data import DEFAULT_TASKS, NUM_CLASSES, DataError, format_tasks, parse_tasks
+from .data import DATASETS, DEFAULT_TASKS, NUM_CLASSES, DataError, format_tasks, parse_tasks
 from .knobs import check_bounds, help_of, knob  # noqa: F401  (help_of: the CLI reads it from here)
 from .train import OPTIMIZERS
 
@@ -21,24 +21,15 @@ MAX_EPOCHS = {"cpu": 200, "cuda": 2000, "mps": 500}  # beyond this a run would t
 MAX_SEEDS = 32  # copies trained at once; more would not fit a batch of 32 x 256 units per copy in memory
 
 
-def _datasets():
-    from .data import DATASETS
-    return DATASETS
-
-
-def _optimizers():
-    return OPTIMIZERS
-
-
 @dataclass(frozen=True)
 class Config:
-    dataset: str = knob("digits", choices=_datasets, where="sidebar")  # digits | mnist | fashion-mnist | cifar100
+    dataset: str = knob("digits", choices=DATASETS, where="sidebar")  # digits | mnist | fashion-mnist | cifar100
     data_dir: str = knob("", where="sidebar")  # a torchvision root; empty: the design's look-up order
     tasks: str = knob("", label="Tasks (classes by ',', tasks by ';')")  # "1,2;3,4;..."; empty: the dataset's default split
     epochs: int = knob(5, lo=1, hi=MAX_EPOCHS, label="Epochs per task")  # epochs per task
     batch_size: int = knob(32, lo=2)  # samples per optimiser step
     lr: float = knob(1e-3, gt=0, widget="log", label="Learning rate")  # learning rate
-    optimizer: str = knob("adam", choices=_optimizers)  # sgd | momentum | adam | rmsprop | adadelta
+    optimizer: str = knob("adam", choices=OPTIMIZERS)  # sgd | momentum | adam | rmsprop | adadelta
     per_class: int = knob(0, lo=0, hi=100_000, label="Training samples per class (0: all)")  # cap on training samples per class (0: all) for quick runs
     hidden: tuple = knob((256, 256), where="more", label="Hidden widths")  # MLP hidden widths; the last one is the latent layer
     seed: int = knob(0, lo=0, hi=10_000, where="sidebar")  # initialisation and data order

@@ -34,8 +34,9 @@ def knob(default, *, lo=None, hi=None, gt=None, choices=None, label=None, widget
     return field(default=default, metadata=meta)
 
 
-def meta(f: dataclasses.Field) -> dict:
-    return dict(f.metadata)
+def where(f: dataclasses.Field) -> str:
+    """Where a knob's widget is drawn: "page" (the default), "more", "sidebar" or "none"."""
+    return f.metadata.get("where", "page")
 
 
 def choices(f: dataclasses.Field):

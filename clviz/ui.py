@@ -236,11 +236,10 @@ def knobs_panel(page: str, settings: dict, dataset: str | None = None):
     helps = K.help_of(cls)
     dataset = dataset or settings["dataset"]
     n_classes = D.NUM_CLASSES.get(dataset, 10)
-    shown = [f for f in fields(cls) if f.name not in cls.unused and f.metadata.get("where", "page") in ("page", "more")]
-    values = {k: settings[k] for k in SIDEBAR if k in settings}
-    values["dataset"] = dataset
+    shown = [f for f in fields(cls) if f.name not in cls.unused and K.where(f) in ("page", "more")]
+    values = {"dataset": dataset}  # (make_config adds the sidebar's other settings)
     for where, box in (("page", st.container()), ("more", st.expander("More knobs"))):
-        group = [f for f in shown if f.metadata.get("where", "page") == where]
+        group = [f for f in shown if K.where(f) == where]
         for f in (f for f in group if _is_multi(f)):  # a whole row each: every chosen name stays readable
             values[f.name] = knob_widget(f"{page}_{f.name}", f, box, settings["device"], helps.get(f.name, ""))
         cols = itertools.cycle(box.columns(3))

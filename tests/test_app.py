@@ -311,7 +311,7 @@ def widget_values(at, page):
 @pytest.mark.parametrize("page", ["sparsity", "probe", "losses", "savings", "boundaries", "remedies", "cifar"])
 def test_every_widget_starts_at_its_configs_default_and_train_runs_the_clis_default(page):
     from dataclasses import fields
-    from clviz import experiments, ui
+    from clviz import experiments, knobs, ui
     at = open_page(page)
     cls = experiments.get(page).config
     shown = widget_values(at, page)
@@ -320,7 +320,7 @@ def test_every_widget_starts_at_its_configs_default_and_train_runs_the_clis_defa
     assert {k: v for k, v in shown.items() if k != "tasks"} == expected
     # every knob the experiment reads has a widget, but those the sidebar sets for every page
     assert set(shown) == {f.name for f in fields(cls) if f.name not in cls.unused
-                          and f.metadata.get("where", "page") in ("page", "more")}
+                          and knobs.where(f) in ("page", "more")}
     if page == "cifar":  # its default dataset is not on this machine: nothing to press
         return
     at.button(key=f"{page}_train").click().run()

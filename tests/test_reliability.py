@@ -72,10 +72,9 @@ def test_wrong_files_in_data_folder(tmp_path, capsys):
 
 def test_offline_message_lists_the_folders(tmp_path):
     env = {**os.environ, "CLVIZ_CACHE_DIR": str(tmp_path), "CLVIZ_OFFLINE": "1", "CLVIZ_DATA_DIR": str(tmp_path / "d")}
-    t = time.perf_counter()
     p = subprocess.run([sys.executable, "-m", "clviz", "run", "sparsity", "--dataset", "mnist"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2 and time.perf_counter() - t < 60  # no hang
+                       capture_output=True, text=True, timeout=60)  # a hang fails here, not a clock assert
+    assert p.returncode == 2
     assert "Traceback" not in p.stderr
     msg = p.stderr.strip().splitlines()[-1]
     assert str(tmp_path / "d") in msg and str(tmp_path / "data") in msg and "MNIST/raw/" in msg and "digits" in msg

@@ -36,9 +36,7 @@ class BoundariesConfig(Config):
     toy_batch_size: int = knob(32, lo=2, hi=20_000, where="more", label="Toy batch size")  # batch size of the 2-D problem
     grid: int = knob(60, lo=2, hi=400, where="more", label="Grid points a side")  # resolution of the decision-region grids
 
-    def check(self):
-        if self.toy not in TOYS:
-            raise D.DataError(f"Unknown toy problem '{self.toy}'. Choose one of: {', '.join(TOYS)}.")
+    def check(self):  # the toy's choices and the bounds: their knob(...) metadata (config.validate)
         if self.toy_batch_size > 2 * self.toy_per_class:
             raise D.DataError(f"The toy batch size must be at most {2 * self.toy_per_class} (one task of the toy problem).")
 

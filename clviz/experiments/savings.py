@@ -25,7 +25,7 @@ class SavingsConfig(Config):
     criterion: float = knob(0.97, lo=0.1, hi=1.0, widget="slider", step=0.01, label="Criterion (train accuracy on the task)")  # train accuracy on a task that counts as "learned"
     joint_criterion: float = knob(0.85, lo=0.1, hi=1.0, widget="slider", step=0.01, where="more", label="Joint criterion")  # train accuracy on all classes that counts as the joint solution
     max_steps: int = knob(3000, lo=10, hi=100_000, label="Give up after (steps per phase)")  # give up on reaching the criterion after this many steps per phase
-    optimizers: tuple = knob(("sgd", "momentum", "adam", "rmsprop", "adadelta"), choices=lambda: OPTIMIZERS)  # the optimizers compared
+    optimizers: tuple = knob(("sgd", "momentum", "adam", "rmsprop", "adadelta"), choices=OPTIMIZERS)  # the optimizers compared
     lrs: tuple = knob((("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("rmsprop", 1e-3), ("adadelta", 1.0)), where="more", label="Learning rate per optimizer")  # per optimizer
     check_n: int = knob(2000, lo=1, hi=1_000_000, where="more", label="Samples per criterion check")  # training samples the criterion is checked on (the first n of the task)
     check_every: int = knob(10, lo=1, hi=10_000, where="more", label="Steps between checks")  # steps between criterion checks after the first 100 (each costs a forward pass)
