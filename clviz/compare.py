@@ -217,12 +217,11 @@ def _ray_cell(values: dict, device: str, plugin_sources: dict):
     worker on another machine needs none of its files; a folder per version, so a worker that
     runs several cells loads each file once), then the run. Nothing is stored there: the result
     travels back and lands in the driver's store."""
-    import hashlib
     import tempfile
     from . import experiments as E, plugin as P, store as S
     files = {}
     for name, text in plugin_sources.items():
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        digest = P.digest_of(text.encode())
         f = Path(tempfile.gettempdir()) / f"clviz-plugins-{digest}" / name
         f.parent.mkdir(parents=True, exist_ok=True)
         if not f.exists():
@@ -232,11 +231,6 @@ def _ray_cell(values: dict, device: str, plugin_sources: dict):
         raise DataError(" ".join(errors))
     S.save = lambda cfg, result: None  # this worker's disk is not the store
     return E.run(E.make(values.pop("experiment"), **values), device=device, use_cache=False)
-
-
-def _digest(text: str) -> str:
-    import hashlib
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _import_ray():
@@ -277,7 +271,7 @@ def run_ray(cells, device="cpu", use_cache=True, on_cell=None, address=None, num
                      **({} if address else {"num_cpus": num_cpus, "_node_ip_address": "127.0.0.1"}))
         try:
             sources = {Path(f).name: Path(f).read_text() for f in plugin.LOADED}
-            if any(plugin.LOADED[f] != _digest(t) for f, t in zip(plugin.LOADED, sources.values())):
+            if any(plugin.LOADED[f] != plugin.digest_of(t.encode()) for f, t in zip(plugin.LOADED, sources.values())):
                 raise DataError("A plugin file changed on disk since it was loaded: run the command again.")
             task = ray.remote(_ray_cell).options(num_gpus=1 if device == "cuda" else 0)  # Ray hides a GPU not asked for
             refs = {task.remote({k: v for k, v in to_dict(cells[i]).items()}, device, sources): i for i in todo}

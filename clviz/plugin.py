@@ -266,11 +266,16 @@ def load(dirs) -> list[str]:
     return errors
 
 
+def digest_of(body: bytes) -> str:
+    """A plugin file's version: the first 16 hex digits of its sha256 (in store keys and results)."""
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
 def load_file(path: Path) -> str | None:
     """Import one plugin file; None, or the one-line error (file:line: what went wrong)."""
     path = Path(path).resolve()
     body = path.read_bytes()
-    digest = hashlib.sha256(body).hexdigest()[:16]
+    digest = digest_of(body)
     before = {k: dict(reg) for k, reg in REGISTRY.items()}
     mod = f"clviz_plugins.{path.stem}_{digest}"  # a new name per version: an edited file loads afresh
     _loading.append((path, digest))
