@@ -53,14 +53,14 @@ def show(rep):
             st.markdown(f"**{v['lens']}**, {compare.variant_name(v['variant'])} against the baseline: "
                         f"{v['diff']:+.4f} (95% interval {v['ci'][0]:+.4f} to {v['ci'][1]:+.4f}): "
                         f"**{'clear' if v['clear'] else 'within noise'}**")
+    # the verdict beside its lens (a narrow screen cuts the last columns, never the answer)
     table = pd.DataFrame([{"lens": v["lens"], "variant": compare.variant_name(v["variant"]),
-                           "baseline": v["baseline_mean"], "baseline sd": v["baseline_sd"],
-                           "variant mean": v["variant_mean"], "variant sd": v["variant_sd"], "difference": v["diff"],
+                           "verdict": "clear" if v["clear"] else "within noise", "difference": v["diff"],
                            "95% low": v["ci"][0], "95% high": v["ci"][1],
-                           "verdict": "clear" if v["clear"] else "within noise"} for v in rep["verdicts"]])
+                           "baseline ± sd": f"{v['baseline_mean']:.4f} ± {v['baseline_sd']:.4f}",
+                           "variant ± sd": f"{v['variant_mean']:.4f} ± {v['variant_sd']:.4f}"} for v in rep["verdicts"]])
     num = st.column_config.NumberColumn(format="%.4f")
-    st.dataframe(table, hide_index=True, column_config={c: num for c in table.columns if c not in
-                                                        ("lens", "variant", "verdict")})
+    st.dataframe(table, hide_index=True, column_config={c: num for c in ("difference", "95% low", "95% high")})
     st.caption(f"Baseline: {compare.variant_name(rep['cells'][0]['knobs'])}. {rep['method']}; sd: the seeds' "
                "standard deviation. Clear: the interval leaves out 0.")
     out = {}

@@ -393,7 +393,9 @@ def test_the_compare_page_shows_the_verdicts_of_its_cells():
     df = at.dataframe[0].value
     assert list(df["lens"]) == [v["lens"] for v in rep["verdicts"]] and set(df["variant"]) == {"methods=replay"}
     cells_equal(df, {"difference": [v["diff"] for v in rep["verdicts"]], "95% low": [v["ci"][0] for v in rep["verdicts"]],
-                     "95% high": [v["ci"][1] for v in rep["verdicts"]], "baseline": [v["baseline_mean"] for v in rep["verdicts"]]})
+                     "95% high": [v["ci"][1] for v in rep["verdicts"]]})
+    assert list(df["baseline ± sd"]) == [f"{v['baseline_mean']:.4f} ± {v['baseline_sd']:.4f}" for v in rep["verdicts"]]
+    assert list(df["variant ± sd"]) == [f"{v['variant_mean']:.4f} ± {v['variant_sd']:.4f}" for v in rep["verdicts"]]
     assert list(df["verdict"]) == ["clear" if v["clear"] else "within noise" for v in rep["verdicts"]]
     assert df.loc[df["lens"] == "final accuracy", "verdict"].item() == "clear"
     assert len(charts(at)) == 3  # accuracy curves, probe and sparsity per task: one line per variant
