@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, compare, experiments, store, ui
+from clviz import charts, compare, config, experiments, store, ui
 from clviz.data import DataError
 
 st.title("Compare")
@@ -33,8 +33,8 @@ ui.link(f"compare_set_{exp}", "")
 set_text = c1.text_input("Every cell's settings: knob=value; knob=value", "", key=f"compare_set_{exp}",
                          help="The baseline's settings, the same for every variant (e.g. epochs=2; per_class=100). "
                               "An experiment's page sends its own here: 'Compare from these settings'.")
-ui.link("compare_seeds", 3, lo=2, hi=32)
-seeds = int(c2.number_input("Seeds per cell", 2, 32, 3, key="compare_seeds"))
+ui.link("compare_seeds", compare.SEEDS, lo=compare.MIN_SEEDS, hi=config.MAX_SEEDS)
+seeds = int(c2.number_input("Seeds per cell", compare.MIN_SEEDS, config.MAX_SEEDS, compare.SEEDS, key="compare_seeds"))
 
 cells = vary = None
 try:

@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import fields
 
-from . import experiments, knobs, plugin
+from . import compare, experiments, knobs, plugin
 from .config import help_of
 from .data import DATASETS, DataError
 from .device import DEVICES, resolve
@@ -100,7 +100,7 @@ def parser():
     c.add_argument("--vary", action="append", metavar="KNOB=v1,v2", help="a knob and its values (repeat for a grid); "
                    "a list knob's value joins names with '+' (methods=finetune,replay+ewc)")
     c.add_argument("--set", action="append", metavar="KNOB=VALUE", help="a knob of every cell (the baseline's settings)")
-    c.add_argument("--seeds", type=lambda t: parse_value(0, t), default=3, help="seeds per cell (default: 3)")
+    c.add_argument("--seeds", type=lambda t: parse_value(0, t), help=f"seeds per cell (default: {compare.SEEDS})")
     c.add_argument("--dataset", choices=DATASETS)
     c.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local: one cell after the other here; ray: each cell a Ray task ($RAY_ADDRESS, or a local Ray)")
@@ -148,14 +148,13 @@ def _run(cfg, a):
 
 
 def _compare(a) -> int:
-    from . import compare
     base = compare.parse_set(a.experiment, a.set or [])
     if a.dataset:
         base["dataset"] = a.dataset
     if a.data_dir:
         base["data_dir"] = a.data_dir
     vary = compare.parse_vary(a.experiment, a.vary or [])
-    cells = compare.grid(a.experiment, vary, a.seeds, base)
+    cells = compare.grid(a.experiment, vary, compare.SEEDS if a.seeds is None else a.seeds, base)
     progress = Progress("compare")
     on_cell = lambda i, r: progress({"event": "done" if i + 1 == len(cells) else "tick", "progress": (i + 1) / len(cells)})  # noqa: E731
     run = compare.run_ray if a.backend == "ray" else compare.run_local

@@ -25,6 +25,8 @@ from . import experiments, knobs, plugin
 from .config import MAX_SEEDS, to_dict
 from .data import DataError
 
+SEEDS = 3  # seeds per cell unless told: the fewest that give a spread worth an interval
+MIN_SEEDS = 2  # a verdict weighs seeds against seeds
 MAX_CELLS = 64  # a grid beyond this is a typo on one machine (or a job for --backend ray, see the README)
 LEVEL = 0.95
 
@@ -86,8 +88,8 @@ def parse_set(exp: str, texts: list[str]) -> dict:
 
 def grid(exp: str, vary: dict, seeds: int, base: dict | None = None) -> list:
     """The configs of every combination of the varied values (the baseline first), N seeds each."""
-    if not 2 <= seeds <= MAX_SEEDS:
-        raise DataError(f"--seeds must be between 2 and {MAX_SEEDS} (a verdict weighs seeds against seeds), got {seeds}.")
+    if not MIN_SEEDS <= seeds <= MAX_SEEDS:
+        raise DataError(f"--seeds must be between {MIN_SEEDS} and {MAX_SEEDS} (a verdict weighs seeds against seeds), got {seeds}.")
     combos = list(itertools.product(*vary.values()))
     if len(combos) > MAX_CELLS:
         raise DataError(f"The grid has {len(combos)} cells, over the cap of {MAX_CELLS}: vary fewer values, or run "
