@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, tune, ui
+from clviz import charts, lens_charts, tune, ui
 from clviz.experiments.remedies import PUBLISHED, PUBLISHED_NAME
 
 st.title("Remedies")
@@ -48,6 +48,24 @@ def result_view(r):
                "ours use the sidebar's dataset.")
     sp = ui.task_lines("latent sparsity", [0, 1], **{charts.label(n): (r[n], "sparsity") for n in names})
     ui.chart(sp)
+    st.subheader("Where each method forgets")
+    old = range(len(r["tasks"]) - 1)
+
+    def on_old(values):
+        return sum(values[k] for k in old) / len(old)
+
+    def best_layer(part):
+        roll = part["rollback"]
+        return max(roll, key=lambda n: on_old(roll[n]))
+    st.dataframe(pd.DataFrame([{
+        "method": charts.label(n), "task-IL, old tasks": on_old([t[-1] for t in r[n]["task_il"]]),
+        "class-IL, old tasks": on_old([t[-1] for t in r[n]["class_il"]]), "min-ACC": r[n]["min_acc"],
+        "WC-ACC": r[n]["wc_acc"], "rollback that recovers most": best_layer(r[n]),
+        "recovered to": on_old(r[n]["rollback"][best_layer(r[n])])} for n in names]), hide_index=True)
+    st.caption("Task-IL: told which task an image is from (the logits masked to its classes); class-IL: among all "
+               "classes. min-ACC: the old tasks' lowest accuracy after each switch, on average (De Lange et al. "
+               "2023). Rollback: one layer put back to its weights right after the task, the rest as it ends "
+               "(Ramasesh et al. 2021). The \"Where forgetting lives\" page has every lens for one method.")
     st.subheader("One method up close")
     ui.link("remedies_focus", names[0], names)
     n = st.selectbox("Method", names, key="remedies_focus", format_func=charts.label)
@@ -71,7 +89,21 @@ def result_view(r):
         ui.chart(norm)
     with c2:
         ui.chart(bias)
-    return {"final vs probe": bars, "sparsity": sp, **curves, "matrix": matrix, "head norms": norm, "head biases": bias}
+    roll = lens_charts.layer_grid(part["rollback"], "accuracy on task k with one layer rolled back",
+                                  none=[t[-1] for t in part["class_il"]])
+    cka = lens_charts.layer_grid(part["cka"], "linear CKA: features after task k against after the last")
+    c1, c2 = st.columns(2)
+    with c1:
+        ui.chart(roll)
+    with c2:
+        ui.chart(cka)
+    switches = [a["step"] for a, b in zip(part["gap"], part["gap"][1:]) if a["task"] != b["task"]]
+    gap = lens_charts.stability_gap(part["gap"], switches)
+    ui.chart(gap)
+    st.caption(f"The stability gap: every evaluation, dense right after each switch. min-ACC {part['min_acc']:.2f}, "
+               f"WC-ACC {part['wc_acc']:.2f}.")
+    return {"final vs probe": bars, "sparsity": sp, **curves, "matrix": matrix, "head norms": norm, "head biases": bias,
+            "rollback": roll, "cka": cka, "stability gap": gap}
 
 
 ui.run_panel("remedies", cfg, s["device"], live_view, result_view)

@@ -102,6 +102,8 @@ def lenses(records) -> dict:
            "sparsity after the last task": records[-1]["sparsity"]}
     if "probe_all" in records[-1]:
         out["probe on all classes"] = records[-1]["probe_all"]
+    if "task_il" in records[-1]:  # the head's choice between tasks taken away (clviz/lenses.py)
+        out["task-IL accuracy"] = sum(records[-1]["task_il"]) / len(records[-1]["task_il"])
     return out
 
 

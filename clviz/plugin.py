@@ -232,9 +232,19 @@ def extend(base: type, kind: str) -> type:
     return _extended[ident]
 
 
+def chosen(cfg, kind: str) -> tuple:
+    """The names of the plugins of `kind` a config runs: its `losses` / `methods`, or the one its
+    `loss` / `method` names (the depth experiment looks at one method)."""
+    fld = KINDS[kind]
+    names = getattr(cfg, fld, None)
+    if names is None:
+        names = getattr(cfg, fld.removesuffix("es" if fld == "losses" else "s"), ())
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
 def used(cfg) -> list[Spec]:
-    """The plugins a config runs: those named in its `losses` / `methods`."""
-    return [REGISTRY[kind][n] for kind, fld in KINDS.items() for n in getattr(cfg, fld, ()) if n in REGISTRY[kind]]
+    """The plugins a config runs: those named in its `losses` / `methods` (or `method`)."""
+    return [REGISTRY[kind][n] for kind in KINDS for n in chosen(cfg, kind) if n in REGISTRY[kind]]
 
 
 def unused_knobs(cfg) -> set:

@@ -88,21 +88,25 @@ def probe_accuracy(h_tr, y_tr, h_te, y_te, classes=None, batched=None, **kw):
     once where `batched` (default: on a GPU, which waits on launches and reads, not on
     arithmetic, and on a CPU for small fits, CPU_BATCH_UP_TO); else one by one, each without
     its own dead units."""
-    if batched is None:  # a GPU waits on launches; a CPU on small fits too (each of 30 steps is a few ops)
-        batched = h_tr.is_cuda or h_tr.shape[1] <= CPU_BATCH_UP_TO
-    if len(h_tr) > 1 and not batched:
-        return [acc for a, b in zip(h_tr, h_te) for acc in probe_accuracy(a[None], y_tr, b[None], y_te, classes, **kw)]
     if classes is not None:
         cls = torch.as_tensor(sorted(classes), device=y_tr.device)
         mtr, mte = torch.isin(y_tr, cls), torch.isin(y_te, cls)
         h_tr, h_te = h_tr[..., mtr, :], h_te[..., mte, :]
         y_tr, y_te = torch.searchsorted(cls, y_tr[mtr]), torch.searchsorted(cls, y_te[mte])  # relabel 0..k-1
-        k = len(cls)
-    else:
-        k = int(max(y_tr.max(), y_te.max())) + 1
+    return probe_correct(h_tr, y_tr, h_te, y_te, batched, **kw).float().mean(-1).tolist()
+
+
+def probe_correct(h_tr, y_tr, h_te, y_te, batched=None, **kw):
+    """Per copy and test sample: is the probe fitted on (h_tr, y_tr) right? (copies, test samples)
+    booleans, for scores on any part of the test set (each task's, for the probe's control)."""
+    if batched is None:  # a GPU waits on launches; a CPU on small fits too (each of 30 steps is a few ops)
+        batched = h_tr.is_cuda or h_tr.shape[1] <= CPU_BATCH_UP_TO
+    if len(h_tr) > 1 and not batched:
+        return torch.cat([probe_correct(a[None], y_tr, b[None], y_te, batched, **kw) for a, b in zip(h_tr, h_te)])
+    k = int(max(y_tr.max(), y_te.max())) + 1
     with torch.no_grad():
         predict = fit(h_tr.float(), y_tr, k, **kw)
-        return (predict(h_te.float()).argmax(-1) == y_te).float().mean(-1).tolist()
+        return predict(h_te.float()).argmax(-1) == y_te
 
 
 def _lbfgs(W, XT, YT, l2: float, steps: int):

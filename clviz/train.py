@@ -183,8 +183,11 @@ def stepper(model, opt, loss_fn, on_step=None, graph=False) -> Stepper:
     return s
 
 
-def order(n, gen):
-    """A random order of n samples; one per copy when `gen` is a list (one generator per copy)."""
+def order(n, gen, sizes=None):
+    """A random order of n samples; one per copy when `gen` is a list (one generator per copy).
+    With `sizes` (each copy's own data, of sizes[i] >= n samples): per copy, a fresh random n of its own."""
+    if sizes is not None:
+        return torch.stack([torch.randperm(s, generator=g)[:n] for g, s in zip(gen, sizes)])
     if isinstance(gen, list):
         return torch.stack([torch.randperm(n, generator=g) for g in gen])
     return torch.randperm(n, generator=gen)
@@ -204,20 +207,28 @@ READ_EVERY = {"cuda": 25}
 
 
 def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_steps=None,
-               until=None, check_every=10, on_step=None, on_epoch=None, graph=None):
+               until=None, check_every=10, on_step=None, on_epoch=None, after_step=None, graph=None, parts=None):
     """Train on (x, y) for `epochs`, or until `until(model, steps)` holds or `max_steps` is reached.
     Returns the number of optimiser steps taken.
 
+    `parts` (a list of index tensors into x, one per copy of a BatchedNet) gives each copy its own
+    data (the probe's control networks, clviz/experiments/depth.py, each trained on its own
+    tasks): each epoch then draws for every copy a fresh random set of its own samples, as many as
+    the smallest part holds, so that all copies take the same number of steps.
+
     Each epoch gathers the data once in `randperm` order (on the device) and slices it into
     batches; the last incomplete batch is dropped (BatchNorm cannot train on a single sample).
-    `on_step()` runs after each backward pass. `graph`: capture the step as a CUDA graph
+    `on_step()` runs after each backward pass, `after_step(steps)` after each update. `graph`: capture the step as a CUDA graph
     (`Stepper`); by default on CUDA when there is no `on_step`, which may do host work.
     The stopping test runs every step for the first 100 (exact counts for quick learners), then
     every `check_every` steps; it may answer with a device tensor, read every READ_EVERY steps
     (`Stop`): the run ends as if every check had been read (but for `on_epoch`, which may have
     seen an epoch that ended after the stop, before the read).
     """
-    n, steps, epoch = len(x), 0, 0
+    sizes = [len(p) for p in parts] if parts is not None else None
+    if parts is not None:  # padded to one (copies, largest part) tensor; the padding is never drawn
+        parts = torch.nn.utils.rnn.pad_sequence(parts, batch_first=True)
+    n, steps, epoch = min(sizes) if sizes else len(x), 0, 0
     nb = max(1, n // batch_size)
     step = stepper(model, opt, loss_fn, on_step, graph=x.is_cuda and on_step is None if graph is None else graph)
     stop = Stop(model, opt, gen, nb, READ_EVERY.get(x.device.type, 1)) if until is not None else None
@@ -225,11 +236,16 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
     while epochs is None or epoch < epochs:
         if stop is not None:
             stop.epoch_start()
-        xs, ys = shuffled(x, y, order(n, gen).to(x.device))
+        idx = order(n, gen, sizes).to(x.device)
+        if parts is not None:  # positions in each copy's own part -> samples of x, (copies, n)
+            idx = parts.gather(1, idx)
+        xs, ys = shuffled(x, y, idx)
         loss_sum = torch.zeros((), device=x.device)
         for i in range(nb):
             loss_sum += step(*get_batch(xs, ys, i, batch_size, model.batched))
             steps += 1
+            if after_step is not None:
+                after_step(steps)
             last = max_steps is not None and steps >= max_steps
             if stop is not None:
                 if steps <= 100 or steps % check_every == 0:
@@ -334,9 +350,16 @@ def summarise(z, h, y, num_classes, tasks, seen):
              "val_loss": st.loss_on(seen), "sparsity": sp} for st, sp in zip(stats, sparse)]
 
 
+def live_subset(data, n=EPOCH_EVAL_N):
+    """The fixed test samples behind the live curves (sorted indices, on the device): a full pass
+    per epoch would cost a third of the training itself on Split MNIST."""
+    live = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(0))[:n]
+    return live.sort().values.to(data.device)
+
+
 def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, epochs=1, batch_size=128,
                    reset_optimizer=False, seed=0, on_event=None, extra=None, grad_norms=True,
-                   live_eval_n=EPOCH_EVAL_N, method=None):
+                   live_eval_n=EPOCH_EVAL_N, method=None, watch=None):
     """Class-incremental training over `tasks`. Returns the history:
     matrix[i][j] (accuracy on task j after task i), curve (one row per epoch), per-task records.
 
@@ -345,6 +368,9 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
     `method` (`Hooks`, e.g. a clviz.remedies.Method; None: plain fine-tuning) changes the run at
     its hooks: the data of a task, the loss of a batch, a hook after each backward pass, one after
     each task (before it is evaluated), and the forward pass that evaluation uses.
+    `watch` (a clviz.lenses.Watch) sees the live test pass, `watch(model, k, step, logits)`, at
+    every epoch's end, and every `watch.every` steps for the first `watch.first` steps of each
+    task after the first (the stability gap; `step` counts the run's optimiser steps).
     """
     method = method or Hooks()
     emit = on_event or (lambda ev: None)
@@ -362,11 +388,9 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
     graph = data.x_train.is_cuda and method.capturable
     hist = {"matrix": [], "curve": [], "tasks": []}
     seeds = [[] for _ in range(copies)]  # each copy's per-task records, for its own lenses
-    # the live curves are measured on a fixed subsample of the test set: a full pass per epoch
-    # would cost a third of the training itself on Split MNIST
-    live = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(0))[:live_eval_n]
-    live = live.sort().values.to(data.device)
+    live = live_subset(data, live_eval_n)
     x_live, y_live = data.x_test[live], data.y_test[live]
+    it = 0  # optimiser steps so far, over all tasks
     for k, classes in enumerate(tasks):
         if reset_optimizer and k > 0:
             opt = make_optimizer(optimizer, model.parameters(), lr)
@@ -374,8 +398,13 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
         x, y = method.before_task(model, k, *data.subset(classes))
         seen = [c for t in tasks[:k + 1] for c in t]
 
+        nb = max(1, len(x) // batch_size)  # steps per epoch (train_task drops the short last batch)
+
         def on_epoch(e, loss):  # all copies of a BatchedNet in one pass: a record per copy
-            recs = evaluate(model, x_live, y_live, data.num_classes, tasks, seen, method.forward)
+            z, h = method.forward(model, x_live)
+            recs = summarise(z, h, y_live, data.num_classes, tasks, seen)
+            if watch is not None:
+                watch(model, k, it + e * nb, z)
             row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / copies,
                    **metrics.mean_std(recs)}
             row.pop("val_loss", None), row.pop("val_loss_std", None)
@@ -384,8 +413,13 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
 
         if acc is not None:
             acc.reset()
-        train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs, on_step=on_step,
-                   on_epoch=on_epoch, graph=graph)
+        def after_step(s):  # the stability gap: the first steps on a new task, seen closely
+            if k > 0 and s <= watch.first and s % watch.every == 0:
+                watch(model, k, it + s, method.forward(model, x_live)[0])
+
+        it += train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs, on_step=on_step,
+                         on_epoch=on_epoch, after_step=after_step if watch is not None and watch.every else None,
+                         graph=graph)
         method.after_task(model, k, x, y)
 
         test = method.forward(model, data.x_test)  # one pass of all copies serves the metrics and `extra`

@@ -138,8 +138,32 @@ def test_remedies_page():
     cells_equal(df, {"final acc": [r[n]["final_acc"] for n in names], "probe (all)": [r[n]["probe_all"][-1] for n in names],
                      "BWT": [r[n]["bwt"] for n in names], "samples kept": [0, 500, 500]})
     assert df.iloc[:, -1].tolist()[0] == 19.90  # the published fine-tune figure beside ours
+    lens = at.dataframe[1].value  # where each method forgets: the result's own lenses, on the 4 old tasks
+    cells_equal(lens, {"task-IL, old tasks": [np.mean([t[-1] for t in r[n]["task_il"][:4]]) for n in names],
+                       "class-IL, old tasks": [np.mean([t[-1] for t in r[n]["class_il"][:4]]) for n in names],
+                       "min-ACC": [r[n]["min_acc"] for n in names], "WC-ACC": [r[n]["wc_acc"] for n in names]})
+    best = [max(r[n]["rollback"], key=lambda layer: np.mean(r[n]["rollback"][layer][:4])) for n in names]
+    assert lens["rollback that recovers most"].tolist() == best
     at.selectbox(key="remedies_focus").set_value("replay").run()
-    assert not at.exception and len(charts(at)) >= 6
+    assert not at.exception and len(charts(at)) >= 9
+
+
+def test_depth_page():
+    at = open_page("depth")
+    quick(at, "depth", epochs=2)
+    train(at, "depth")
+    r = result_of(at, "depth")
+    text = " ".join(m.value for m in at.markdown)
+    til = np.mean([t[-1] for t in r["task_il"][:4]])
+    cil = np.mean([t[-1] for t in r["class_il"][:4]])
+    assert f"still gets **{til:.2f}** of the old tasks right; choosing among all classes, **{cil:.2f}**" in text
+    assert f"**min-ACC {r['min_acc']:.2f}**" in text and f"**WC-ACC {r['wc_acc']:.2f}**" in text
+    worst = int(np.argmax(r["forgetting_events"]["per_class"]))
+    assert f"Class **{worst}** is forgotten most" in text
+    assert len(charts(at)) >= 10
+    images = at.get("image")[0]  # the most forgotten test images, captioned "class: events"
+    ev = r["forgetting_events"]
+    assert images.captions == [f"{c}: {n:.0f}" for c, n in zip(ev["top_class"], ev["top_count"])]
 
 
 def test_boundaries_page():
@@ -308,7 +332,7 @@ def widget_values(at, page):
     return out
 
 
-@pytest.mark.parametrize("page", ["sparsity", "probe", "losses", "savings", "boundaries", "remedies", "cifar"])
+@pytest.mark.parametrize("page", ["sparsity", "probe", "losses", "savings", "boundaries", "remedies", "cifar", "depth"])
 def test_every_widget_starts_at_its_configs_default_and_train_runs_the_clis_default(page):
     from dataclasses import fields
     from clviz import experiments, knobs, ui

@@ -111,3 +111,25 @@ def test_a_compare_link_reopens_the_same_comparison(server):
         again = other.get_by_text("final accuracy, optimizer=sgd against the baseline").inner_text(timeout=30_000)
         assert again == first and "95% interval" in first
         browser.close()
+
+
+def test_train_on_the_depth_page(server):
+    """Where forgetting lives, in a real browser: trains with the defaults, draws every lens."""
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(server + "/depth", timeout=60_000)
+        page.get_by_role("button", name="Train", exact=True).click(timeout=60_000)
+        page.get_by_text("trained in").wait_for(timeout=180_000)
+        page.get_by_text("6. The loss plane").wait_for(timeout=30_000)
+        page.wait_for_timeout(2000)  # let the charts render
+        text = page.inner_text("body")
+        drawn = page.locator("[data-testid=stVegaLiteChart]").count()
+        browser.close()
+    assert "Traceback" not in text and "Error" not in text
+    for lens in ("1. Told the task", "2. Which layer lost it", "3. The probe, and its control", "4. The stability gap",
+                 "5. Forgetting events", "6. The loss plane"):
+        assert lens in text
+    assert drawn >= 10

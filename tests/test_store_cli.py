@@ -58,6 +58,8 @@ REQUIRED = {
     "savings": lambda r: all({"optimizer", "lr", "reset", "savings"} <= set(x) for x in r["rows"]),
     "remedies": lambda r: all({"final_acc", "probe_all", "probe_seen", "forgetting"} <= set(r[m])
                               and len(r[m]["probe_all"]) == 5 for m in ("finetune", "replay")),
+    "depth": lambda r: {"task_il", "class_il", "rollback", "cka", "control_probe", "min_acc", "wc_acc",
+                        "forgetting_events", "plane"} <= set(r) and list(r["rollback"]) == ["hidden 1", "hidden 2", "head"],
 }
 
 

@@ -81,7 +81,7 @@ def test_layers_run_one_way():
     """data -> knobs -> plugin -> models -> losses/metrics -> train -> config -> store -> experiments -> jobs -> ui."""
     g = graph()
     low_to_high = ["clviz.data", "clviz.knobs", "clviz.plugin", "clviz.models", "clviz.losses", "clviz.metrics", "clviz.train", "clviz.probe",
-                   "clviz.ensemble", "clviz.config", "clviz.store", "clviz.experiments", "clviz.jobs", "clviz.ui"]
+                   "clviz.ensemble", "clviz.lenses", "clviz.config", "clviz.store", "clviz.experiments", "clviz.jobs", "clviz.ui"]
     rank = {m: i for i, m in enumerate(low_to_high)}
     level = lambda m: next((rank[k] for k in sorted(rank, key=len, reverse=True) if m == k or m.startswith(k + ".")), None)
     for m, deps in g.items():
@@ -156,7 +156,8 @@ def test_an_experiment_is_one_record(monkeypatch, capsys):
 CASES = [("sparsity", {}), ("sparsity", {"seeds": 2}), ("probe", {}), ("probe", {"seeds": 3, "epochs": 2}),
          ("losses", {}), ("savings", {"optimizers": ("sgd", "adam")}), ("savings", {"optimizers": ("adam",), "seeds": 2}),
          ("boundaries", {"toy_tasks": 2, "toy_epochs": 3, "grid": 10}),
-         ("remedies", {"methods": ("finetune", "ewc", "head"), "seeds": 2})]
+         ("remedies", {"methods": ("finetune", "ewc", "head"), "seeds": 2}),
+         ("depth", {"seeds": 2}), ("depth", {"method": "ewc", "seeds": 2})]
 
 
 @pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{k}" for n, k in CASES])
@@ -182,6 +183,8 @@ def test_progress_is_the_work_done(name, kw):
         assert epochs == n == cfg.toy_tasks * cfg.toy_epochs + T * E
     elif name == "remedies":  # each method, each seed
         assert epochs == n == len(cfg.methods) * S * T * E
+    elif name == "depth":     # the method (fine-tuning batched, a remedy seed by seed), the controls' T - 1 stages, joint
+        assert epochs == (T * E if cfg.method == "finetune" else S * T * E) and n == epochs + (T - 1) * E + E
     else:                     # per seed and optimizer: from scratch, then (3 tasks, relearn, joint) x (no reset, reset)
         assert n == S * len(cfg.optimizers) * (1 + 2 * (T + 2))
 

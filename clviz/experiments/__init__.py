@@ -18,7 +18,7 @@ from .. import plugin, store
 from ..config import Config, build, to_dict, validate
 from ..device import resolve
 from ..train import EagerFallback, TrainingError
-from . import boundaries, cifar, losses, probe, remedies, savings, sparsity
+from . import boundaries, cifar, depth, losses, probe, remedies, savings, sparsity
 from .common import Experiment, Reporter, cap_per_class, validation_split
 
 REGISTRY: dict[str, Experiment] = {e.name: e for e in (
@@ -29,6 +29,7 @@ REGISTRY: dict[str, Experiment] = {e.name: e for e in (
     cifar.EXPERIMENT,
     boundaries.EXPERIMENT,
     remedies.EXPERIMENT,
+    depth.EXPERIMENT,
 )}
 
 plugin.from_env()  # $CLVIZ_PLUGINS: the users' losses and remedies, after the built-ins (errors kept in plugin.ERRORS)

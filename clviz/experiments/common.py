@@ -109,15 +109,18 @@ def validation_split(data: D.Data, fraction: float) -> D.Data:
                    y_test=data.y_train[held], source=f"{data.source}, {fraction:g} of its training set held out")
 
 
+def new_net(cfg: Config, data: D.Data, seed: int, bn=False):
+    """The plain Net of a config, initialised by `seed`: every variant of a seed starts from the same weights."""
+    torch.manual_seed(seed)
+    return models.build(data.shape, data.num_classes, cfg.hidden, bn).to(data.device)
+
+
 def new_model(cfg: Config, data: D.Data, bn=False, seed_offset=0):
     """The model of a config; with `cfg.seeds` > 1 (and no BatchNorm) N copies batched as one,
     copy i initialised exactly as the single model of seed + i."""
-    def one(seed):
-        torch.manual_seed(seed)  # every variant starts from the same weights
-        return models.build(data.shape, data.num_classes, cfg.hidden, bn).to(data.device)
     if cfg.seeds > 1 and not bn:
-        return BatchedNet([one(cfg.seed + seed_offset + i) for i in range(cfg.seeds)])
-    return one(cfg.seed + seed_offset)
+        return BatchedNet([new_net(cfg, data, cfg.seed + seed_offset + i) for i in range(cfg.seeds)])
+    return new_net(cfg, data, cfg.seed + seed_offset, bn)
 
 
 def all_classes(tasks):
@@ -132,15 +135,29 @@ def views(model):
 # ---------------------------------------------------------------- what runs are measured with
 
 def probes(cfg, model, data, tasks, k, test):
-    """Linear probe after task k: on the classes seen so far, and on all classes of the split.
-    Fitted on the latent features of a fixed subsample of the training set (cfg.probe_fit_n),
-    scored on the whole test set, whose forward pass `test` = (logits, latent) of every copy the
-    caller made. A record per copy (on a GPU all copies' probes are fitted at once)."""
+    """Linear probe after task k: on the classes seen so far, and on all classes of the split
+    (overall, and on each task's test samples: `probe_tasks`). Fitted on the latent features of
+    a fixed subsample of the training set (cfg.probe_fit_n), scored on the whole test set, whose
+    forward pass `test` = (logits, latent) of every copy the caller made. A record per copy (on
+    a GPU all copies' probes are fitted at once)."""
     sub = probe.fit_subset(len(data.y_train), cfg.probe_fit_n, data.device)
     htr, ytr = metrics.forward_copies(model, data.x_train[sub])[1], data.y_train[sub]
-    seen, every = [probe.probe_accuracy(htr, ytr, test[1], data.y_test, classes)
-                   for classes in (all_classes(tasks[:k + 1]), all_classes(tasks))]
-    return [{"probe_seen": s, "probe_all": a} for s, a in zip(seen, every)]
+    seen = probe.probe_accuracy(htr, ytr, test[1], data.y_test, all_classes(tasks[:k + 1]))
+    cls = torch.as_tensor(sorted(all_classes(tasks)), device=data.device)  # relabelled 0..n-1, as in probe_accuracy
+    mtr, mte = torch.isin(ytr, cls), torch.isin(data.y_test, cls)
+    right = probe.probe_correct(htr[:, mtr], torch.searchsorted(cls, ytr[mtr]), test[1][:, mte],
+                                torch.searchsorted(cls, data.y_test[mte]))
+    every = per_task_scores(right, data.y_test[mte], tasks)
+    return [{"probe_seen": s, "probe_all": a, "probe_tasks": t} for s, (a, t) in zip(seen, every)]
+
+
+def per_task_scores(right, y, tasks):
+    """(overall accuracy, [accuracy on each task]) per copy, of (copies, samples) booleans on the
+    test set: one read."""
+    masks = [torch.isin(y, torch.as_tensor(list(t), device=y.device)) for t in tasks]
+    r = right.float()
+    accs = torch.stack([r.mean(1)] + [r[:, m].mean(1) for m in masks], 1).tolist()
+    return [(a[0], a[1:]) for a in accs]
 
 
 def merge(*parts):
@@ -164,10 +181,11 @@ def heatmap(model, data, tasks, per_class):
 
 # ---------------------------------------------------------------- runs, as phases
 
-def joint_phase(cfg: Config, data, tasks, name="joint") -> Phase:
+def joint_phase(cfg: Config, data, tasks, name="joint", keep=None) -> Phase:
     """Concurrent training on all classes at once (one unit per epoch): the upper bound that
     sequential training is compared to. Its result: {"joint_acc": accuracy on all classes of the
-    split}, the mean over seeds with its spread under "joint_acc_std" where there are several."""
+    split}, the mean over seeds with its spread under "joint_acc_std" where there are several.
+    `keep(model)` sees the trained model (the loss plane's third point)."""
     def run(emit):
         model = new_model(cfg, data)
         x, y = data.subset(all_classes(tasks))
@@ -178,6 +196,8 @@ def joint_phase(cfg: Config, data, tasks, name="joint") -> Phase:
         z = metrics.forward_copies(model, data.x_test)[0]  # all copies in one pass, one read
         stats = metrics.ClassStats.per_copy(z, data.y_test, data.num_classes)
         accs = [st.acc(all_classes(tasks)) for st in stats]
+        if keep is not None:
+            keep(model)
         return metrics.mean_std([{"joint_acc": a} for a in accs])
     return Phase(name, cfg.epochs, run)
 

@@ -6,23 +6,20 @@ Every method is a plugin record (clviz/remedies/, or a user's file): its own kno
 si_c, ...) join this config as `<method>_<knob>`."""
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .. import metrics, plugin, report
 from ..config import Config
 from ..knobs import knob, override
-from ..losses import make_loss
 from ..remedies import BUILTIN
-from ..train import run_sequential
-from .common import Experiment, Phase, merge, new_model, per_task, probes
+from .common import Experiment, merge, per_task, probes
+from .recorder import LensConfig, lens_result, method_phase
 
 
 @dataclass(frozen=True)
-class RemediesConfig(Config):
+class RemediesConfig(LensConfig):
     epochs: int = override(Config, "epochs", 3)  # epochs per task
     methods: tuple = knob(BUILTIN, choices=lambda: plugin.names("method"), label="Methods")  # the methods compared: any registered one, plugins' too
-    memory: int = knob(50, lo=1, hi=5000, label="Memory (samples per class)")  # samples per class kept by replay, ncm and head (retraining)
     validation: float = knob(0.0, lo=0.0, hi=0.5, where="more", label="Validation share")  # share of each class's training samples held out and scored instead of the test set (0: the test set), for choosing strengths
 
 
@@ -31,33 +28,21 @@ def head_of(model) -> dict:
     return {"head_norm": model.head.weight.norm(dim=1).tolist(), "head_bias": model.head.bias.tolist()}
 
 
-def method_phase(cfg, data, tasks, name) -> Phase:
-    """One method, every seed one after the other (a remedy's state is per network): one unit per epoch."""
-    def run(emit):
-        hists, seconds, kept = [], [], 0
-        for i in range(cfg.seeds):
-            c = replace(cfg, seed=cfg.seed + i, seeds=1)
-            method = plugin.get("method", name).obj(c, data.num_classes)
-            t0 = time.perf_counter()
-            hists.append(run_sequential(
-                new_model(c, data), data, tasks, make_loss("ce"), optimizer=cfg.optimizer, lr=cfg.lr,
-                epochs=cfg.epochs, batch_size=cfg.batch_size, seed=c.seed, on_event=emit, method=method,
-                live_eval_n=cfg.live_eval_n, grad_norms=False,
-                extra=lambda m, k, test: merge(probes(cfg, m, data, tasks, k, test), head_of(m))))
-            seconds.append(time.perf_counter() - t0)
-            kept = method.memory_size()
-        h = metrics.merge_histories(hists)
-        T = len(tasks)
-        bwt = [sum(m[-1][j] - m[j][j] for j in range(T - 1)) / (T - 1) for m in (x["matrix"] for x in hists)]
-        return {**metrics.mean_std([{"final_acc": x["tasks"][-1]["acc_seen"], "bwt": b, "seconds": s}
-                                    for x, b, s in zip(hists, bwt, seconds)]),
-                "memory": kept, "matrix": h["matrix"], "curve": h["curve"], "forgetting": h["forgetting"],
-                **per_task(h, "probe_seen", "probe_all", "acc_seen", "sparsity", "head_norm", "head_bias")}
-    return Phase(name, cfg.seeds * len(tasks) * cfg.epochs, run)
+def method_result(run: dict, data, tasks) -> dict:
+    """One method's part of the result: its figures (mean and spread over seeds) and its lenses
+    of where and when it forgets (clviz/experiments/recorder.py)."""
+    h = run["hist"]
+    return {**metrics.mean_std([{"final_acc": own["final accuracy"], "bwt": own["BWT"], "seconds": s}
+                                for own, s in zip(h["per_seed"], run["seconds"])]),
+            "memory": run["memory"], "matrix": h["matrix"], "curve": h["curve"], "forgetting": h["forgetting"],
+            **per_task(h, "probe_seen", "probe_all", "acc_seen", "sparsity", "head_norm", "head_bias"),
+            **lens_result(run, data, tasks, top=0)}
 
 
 def run(cfg: RemediesConfig, data, tasks, rep):
-    return dict(zip(cfg.methods, rep.run([method_phase(cfg, data, tasks, name) for name in cfg.methods])))
+    extra = lambda m, k, test: merge(probes(cfg, m, data, tasks, k, test), head_of(m))  # noqa: E731
+    runs = rep.run([method_phase(cfg, data, tasks, name, extra=extra) for name in cfg.methods])
+    return {name: method_result(r, data, tasks) for name, r in zip(cfg.methods, runs)}
 
 
 # Published class-incremental Split MNIST accuracies (%, MLP), van de Ven & Tolias 2019, "Three
