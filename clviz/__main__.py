@@ -108,7 +108,7 @@ def parser():
     _where(c)
 
     t = sub.add_parser("tune", help="a remedy's strength chosen on a validation split (never the test set)")
-    t.add_argument("method", choices=("ewc", "si", "lwf"))
+    t.add_argument("tune_method", metavar="method", choices=("ewc", "si", "lwf"))  # (not "method": depth's knob)
     t.add_argument("--dataset", choices=DATASETS)
     t.add_argument("--seeds", type=lambda v: parse_value(0, v), default=1, help="seeds per grid point (default: 1)")
     t.add_argument("--validation", dest="holdout", type=lambda v: parse_value(0.0, v), default=0.2,
@@ -124,8 +124,8 @@ def parser():
     return p
 
 
-CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins", "vary", "set", "backend", "method",
-            "holdout")
+CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins", "vary", "set", "backend",
+            "tune_method", "holdout")
 
 
 def plugin_dirs(argv) -> list[str]:
@@ -188,9 +188,9 @@ def main(argv=None) -> int:
         if a.cmd == "tune":
             from . import tune
             base = {k: v for k, v in (("dataset", a.dataset), ("data_dir", a.data_dir)) if v}
-            c = tune.choose(a.method, validation=a.holdout, device=resolve(a.device)[0], seeds=a.seeds, **base)
+            c = tune.choose(a.tune_method, validation=a.holdout, device=resolve(a.device)[0], seeds=a.seeds, **base)
             from .report import table
-            print(f"[tune {a.method}] {c['knob']} on {c['dataset']}, {c['validation']:g} of the training set held out, "
+            print(f"[tune {a.tune_method}] {c['knob']} on {c['dataset']}, {c['validation']:g} of the training set held out, "
                   f"{c['seeds']} seed(s): choice {c['choice']:g}\n"
                   + table([c["knob"], "validation final accuracy"], list(zip(c["grid"], c["scores"]))))
             return 0

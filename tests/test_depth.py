@@ -102,8 +102,9 @@ def test_a_plane_after_the_last_task_is_refused():
 def test_cli_runs_depth_with_its_knobs(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert cli.main(["run", "depth", "--per-class", "30", "--epochs", "1", "--device", "cpu", "--seeds", "2",
-                     "--plane-task", "2", "--gap-every", "2", "--json", str(out)]) == 0
+                     "--plane-task", "2", "--gap-every", "2", "--method", "ewc", "--ewc-lambda", "100", "--json", str(out)]) == 0
     r = json.loads(out.read_text())
+    assert (r["config"]["method"], r["config"]["ewc_lambda"]) == ("ewc", 100.0)
     assert r["config"]["seeds"] == 2 and r["plane"]["task"] == 1 and len(r["per_seed"]) == 2
     text = capsys.readouterr().out
     assert "Layer rollback" in text and "min-ACC" in text and "after task 3" in text
