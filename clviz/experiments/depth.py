@@ -158,7 +158,7 @@ def table(r) -> str:
     out += (f"\n\nStability gap: min-ACC {report.cell(r, 'min_acc')}, WC-ACC {report.cell(r, 'wc_acc')}, final "
             f"accuracy {r['acc_seen'][-1]:.4f}\nForgetting events per class ({ev['evaluations']} evaluations of "
             f"{ev['examples']} test samples)\n")
-    out += report.table(["class", *map(str, range(len(ev["per_class"])))], [("events", *ev["per_class"])])
+    out += report.table(["class", *map(str, range(len(ev["per_class"])))], [("events", *(f"{c:g}" for c in ev["per_class"]))])
     pl = r["plane"]
     at = {p["name"]: p for p in pl["points"]}
     out += f"\n\nLoss plane through {', '.join(at)} (filter-normalised units)\n"
