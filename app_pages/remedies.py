@@ -26,6 +26,12 @@ def live_view(rows, events, cfg):
         ui.curves_panel([r for r in rows if r["run"] == rows[-1]["run"]], cfg.epochs)
 
 
+def _published(n) -> str:
+    """The paper's figure as text: a blank, not "None", where the paper has no row."""
+    v = PUBLISHED.get("online ewc" if n == "ewc" else n)
+    return "" if v is None else f"{v:.2f}"
+
+
 def result_view(r):
     names = list(r["config"]["methods"])
     st.subheader("Accuracy on all classes after the last task, beside the probe on the same features")
@@ -35,8 +41,7 @@ def result_view(r):
     table = pd.DataFrame([{"method": charts.label(n), "final acc": r[n]["final_acc"],
                            "probe (all)": r[n]["probe_all"][-1], "probe (seen)": r[n]["probe_seen"][-1],
                            "BWT": r[n]["bwt"], "seconds": r[n]["seconds"], "samples kept": r[n]["memory"],
-                           f"published % ({PUBLISHED_NAME})": PUBLISHED.get("online ewc" if n == "ewc" else n)}
-                          for n in names])
+                           "published %": _published(n)} for n in names])
     st.dataframe(table, hide_index=True)
     if "finetune" in r:  # a method that answers exactly as fine-tuning says so, and why
         same = [charts.label(n) for n in names if n != "finetune" and r[n]["matrix"] == r["finetune"]["matrix"]]
@@ -44,8 +49,8 @@ def result_view(r):
             st.info(f"{', '.join(same)}: the accuracy matrix equals fine-tune's, to the last test sample: at these "
                     "settings it changed no prediction (a penalty too weak to act). Sweep its strength below.")
     st.caption("BWT: the mean change of each earlier task's accuracy from right after it was learned to the end "
-               "(negative: forgotten). Published figures: MNIST with 60k images, a 400-400 MLP and more epochs; "
-               "ours use the sidebar's dataset.")
+               f"(negative: forgotten). Published %: {PUBLISHED_NAME}, Table 4 (blank: not in it), on MNIST "
+               "with 60k images, a 400-400 MLP and more epochs; ours use the sidebar's dataset.")
     sp = ui.task_lines("latent sparsity", [0, 1], **{charts.label(n): (r[n], "sparsity") for n in names})
     ui.chart(sp)
     st.subheader("Where each method forgets")

@@ -17,10 +17,20 @@ TASK_COLORS = "category10"
 # What the engine calls its sub-runs, as a person reads them in a legend or a panel title; the
 # losses and remedies bring their own labels (their plugin records, clviz/plugin.py).
 RUN_LABELS = {"no_bn": "no BN", "bn": "BN"}
+WHOLE = alt.Axis(labelLimit=0)  # a category axis writes its names whole ("nearest mean (iCaRL)", not "(iC…")
 
 
 def label(run: str) -> str:
     return RUN_LABELS.get(run) or plugin.label(run) or run
+
+
+def legend(n: int, title=None) -> alt.Legend:
+    """A legend that names every series. Right of the plot for a few; above it in rows of four for
+    more: Streamlit draws a chart at its own height and clips a right-hand legend taller than that
+    (the Remedies page named 7 of its 9 methods)."""
+    if n <= 6:
+        return alt.Legend(title=title, labelLimit=0)
+    return alt.Legend(title=title, orient="top", columns=4, labelLimit=0)
 
 
 def curve_frame(rows) -> pd.DataFrame:
@@ -45,7 +55,7 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
     def panel(run, d):
         lines = alt.Chart(d, title=run or "").mark_line(point=alt.OverlayMarkDef(size=20)).encode(
             x=x, y=alt.Y("accuracy:Q", scale=ACC),
-            color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS), title="evaluated on"),
+            color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS), legend=legend(df["task"].nunique(), "evaluated on")),
             strokeDash=alt.condition(alt.datum.task == "all seen", alt.value([5, 3]), alt.value([1, 0])),
             tooltip=["run", "trained task", "task", alt.Tooltip("accuracy:Q", format=".3f")])
         rules = alt.Chart(bounds).mark_rule(color="#bbb", strokeDash=[2, 2]).encode(x="step:Q")
@@ -67,7 +77,8 @@ def metric_curve(rows, field: str, title: str, n_steps: int, domain=None):
     y = alt.Y(f"{field}:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
     return alt.Chart(df).mark_line(point=True).encode(
         x=alt.X("step:Q", title="epoch (across tasks)", scale=alt.Scale(domain=[0, max(n_steps, 1)])), y=y,
-        color=alt.Color("run:N", title="run"), tooltip=["run", "step", alt.Tooltip(f"{field}:Q", format=".4f")]
+        color=alt.Color("run:N", legend=legend(df["run"].nunique(), "run")),
+        tooltip=["run", "step", alt.Tooltip(f"{field}:Q", format=".4f")]
     ).properties(height=220)
 
 
@@ -79,7 +90,7 @@ def per_task_lines(values: dict, title: str, domain=None, spread: dict | None = 
                        for k, vs in values.items() for i, v in enumerate(vs)])
     df["lo"], df["hi"] = df["value"] - df["sd"], df["value"] + df["sd"]
     y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
-    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task"), color=alt.Color("series:N", title=None))
+    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task"), color=alt.Color("series:N", legend=legend(len(values))))
     lines = base.mark_line(point=True).encode(y=y, tooltip=["series", "task", alt.Tooltip("value:Q", format=".4f"),
                                                             alt.Tooltip("sd:Q", format=".4f")])
     chart = alt.layer(base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q"), lines) if spread else lines
@@ -94,7 +105,8 @@ def variant_curves(rows: list, title: str, x_title: str = "epoch (across tasks)"
     df = pd.DataFrame(rows, columns=["variant", "x", "value", "sd"])
     df["lo"], df["hi"] = df["value"] - df["sd"], df["value"] + df["sd"]
     x = alt.X("x:O", title=x_title, axis=alt.Axis(labelAngle=0)) if x_title == "after task" else alt.X("x:Q", title=x_title)
-    base = alt.Chart(df).encode(x=x, color=alt.Color("variant:N", title="variant", scale=alt.Scale(scheme=TASK_COLORS)))
+    base = alt.Chart(df).encode(x=x, color=alt.Color("variant:N", legend=legend(df["variant"].nunique(), "variant"),
+                                                 scale=alt.Scale(scheme=TASK_COLORS)))
     y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=list(domain)) if domain else alt.Scale(zero=False))
     lines = base.mark_line(point=True).encode(y=y, tooltip=["variant", "x", alt.Tooltip("value:Q", format=".4f"),
                                                             alt.Tooltip("sd:Q", format=".4f")])
@@ -148,7 +160,7 @@ def bias_histograms(biases, tasks_shown=None):
 def bars(values: dict, title: str, domain=(0, 1)):
     """{label: value} as horizontal bars with the value written on them (joint vs sequential vs probe)."""
     df = pd.DataFrame({"what": list(values), "value": list(values.values())})
-    base = alt.Chart(df).encode(y=alt.Y("what:N", sort=None, title=None),
+    base = alt.Chart(df).encode(y=alt.Y("what:N", sort=None, title=None, axis=WHOLE),
                                 x=alt.X("value:Q", title=title, scale=alt.Scale(domain=list(domain))))
     return (base.mark_bar() + base.mark_text(align="left", dx=3).encode(text=alt.Text("value:Q", format=".3f"))
             ).properties(height=40 * len(df) + 20)
@@ -158,7 +170,7 @@ def paired_bars(rows: list, title: str):
     """[{"what": name, measure: value, ...}] -> one group of bars per name, one bar per measure
     (final accuracy beside the probe on the same features), the value written at the end."""
     df = pd.DataFrame([{"what": r["what"], "measure": k, "value": v} for r in rows for k, v in r.items() if k != "what"])
-    base = alt.Chart(df).encode(y=alt.Y("what:N", sort=None, title=None), yOffset="measure:N",
+    base = alt.Chart(df).encode(y=alt.Y("what:N", sort=None, title=None, axis=WHOLE), yOffset="measure:N",
                                 x=alt.X("value:Q", title=title, scale=ACC), color=alt.Color("measure:N", title=None))
     return (base.mark_bar() + base.mark_text(align="left", dx=3, fontSize=10).encode(
         text=alt.Text("value:Q", format=".2f"))).properties(height=34 * len(rows) + 20)
