@@ -6,9 +6,9 @@ from clviz.experiments.boundaries import toy_setup
 
 st.title("Decision boundaries")
 st.markdown(
-    "Left: a 2-D toy problem learned class-incrementally, two classes per task; the coloured regions are the "
+    "First: a 2-D toy problem learned class-incrementally, two classes per task; the coloured regions are the "
     "network's decisions over the plane after each task. Watch the new classes take the plane over. "
-    "Right: the real model's latent space (sidebar dataset) projected to 2-D by PCA, with the decision regions "
+    "Below it: the real model's latent space (sidebar dataset) projected to 2-D by PCA, with the decision regions "
     "of its own head over that plane.")
 
 s = ui.settings()
@@ -34,7 +34,8 @@ def panels(toy_regions, toy, planes, plane_acc, n_classes):
                   for k, reg in enumerate(toy_regions)}
     latent_charts = {f"latent task {k + 1}": charts.regions(
         p["grid"]["cls"], p["grid"]["conf"], p["box"], round(len(p["grid"]["cls"]) ** 0.5), p["points"], p["labels"],
-        f"after task {k + 1}: accuracy {plane_acc[k]:.2f}", n_classes) for k, p in enumerate(planes)}
+        f"after task {k + 1}: accuracy {plane_acc[k]:.2f}", n_classes, ("PCA 1", "PCA 2"))
+        for k, p in enumerate(planes)}
     if toy_charts:
         st.markdown("**2-D toy: decision regions after each task**")
         grid(toy_charts)

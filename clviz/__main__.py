@@ -1,7 +1,7 @@
 """Command line: the experiments headless.
 
     python -m clviz [--plugins DIR] run EXPERIMENT [--dataset NAME] [--data-dir PATH] [--device auto|cpu|cuda|mps]
-                       [--json OUT] [--no-cache] [--KNOB VALUE for every field of the experiment's config]
+                       [--json OUT] [--export DIR] [--no-cache] [--KNOB VALUE for every field of the experiment's config]
     python -m clviz reproduce [--dataset NAME] [--data-dir PATH] [--epochs N] [--seed N] [--seeds N] [--out REPORT.md]
     python -m clviz compare EXPERIMENT --vary KNOB=v1,v2 [--vary ...] [--set KNOB=V] [--seeds N] [--json OUT]
                        [--backend local|ray]       variants x seeds, a verdict per lens (clviz/compare.py)
@@ -81,6 +81,8 @@ def parser():
                             description=f"{exp.title}: every knob of {exp.config.__name__}, with its default.")
         _where(e)
         e.add_argument("--json", help="write the result as JSON to this file")
+        e.add_argument("--export", metavar="DIR", help="write the tables as CSV and the charts as PNG, SVG and "
+                       "offline HTML under DIR, as the page's zip (needs altair and vl-convert-python)")
         helps = help_of(exp.config)
         for f in fields(exp.config):
             if f.name == "data_dir":
@@ -124,7 +126,7 @@ def parser():
     return p
 
 
-CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "out", "plugins", "vary", "set", "backend",
+CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "export", "out", "plugins", "vary", "set", "backend",
             "tune_method", "holdout")
 
 
@@ -195,11 +197,21 @@ def main(argv=None) -> int:
                   + table([c["knob"], "validation final accuracy"], list(zip(c["grid"], c["scores"]))))
             return 0
         if a.cmd == "run":
+            if a.export:  # before training: a missing package says so at once, not after the run
+                try:
+                    from . import export
+                    import vl_convert  # noqa: F401
+                except ImportError as e:
+                    raise ValueError(f"--export needs altair and vl-convert-python ({e.name} is missing): "
+                                     "pip install altair vl-convert-python") from None
             result = _run(experiments.make(a.experiment, **knobs), a)
             print(experiments.render(result))
             if a.json:
                 with open(a.json, "w") as f:
                     json.dump(result, f)
+            if a.export:
+                paths = export.write(a.export, result, export.result_charts(result))
+                print(f"exported {len(paths)} files to {a.export}", file=sys.stderr)
             return 0
         names = [n for n, e in experiments.REGISTRY.items() if (a.dataset or "digits") in e.reproduce]
         text = "\n\n".join(experiments.render(_run(experiments.make(n, **knobs), a)) for n in names)

@@ -50,7 +50,8 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
     One panel per run (side by side), dotted rules at task boundaries."""
     df = curve_frame(rows)
     bounds = pd.DataFrame({"step": np.arange(epochs, n_steps, epochs) + 0.5})
-    x = alt.X("step:Q", title="epoch (across tasks)", scale=alt.Scale(domain=[0, max(n_steps, 1)]))
+    x = alt.X("step:Q", title="epoch (across tasks)", scale=alt.Scale(domain=[0, max(n_steps, 1)]),
+              axis=alt.Axis(tickMinStep=1))  # whole epochs: no half-epoch ticks on a short run
 
     def panel(run, d):
         lines = alt.Chart(d, title=run or "").mark_line(point=alt.OverlayMarkDef(size=20)).encode(
@@ -76,7 +77,8 @@ def metric_curve(rows, field: str, title: str, n_steps: int, domain=None):
                       columns=["run", "step", field])
     y = alt.Y(f"{field}:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
     return alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="epoch (across tasks)", scale=alt.Scale(domain=[0, max(n_steps, 1)])), y=y,
+        x=alt.X("step:Q", title="epoch (across tasks)", scale=alt.Scale(domain=[0, max(n_steps, 1)]),
+                axis=alt.Axis(tickMinStep=1)), y=y,
         color=alt.Color("run:N", legend=legend(df["run"].nunique(), "run")),
         tooltip=["run", "step", alt.Tooltip(f"{field}:Q", format=".4f")]
     ).properties(height=220)
@@ -244,7 +246,7 @@ def straight_lines(lines: list, field: str = "loss"):
     ).properties(width=170, height=170).facet(column=alt.Column("step:N", title=None, sort=None))
 
 
-def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=None):
+def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=None, axes=(None, None)):
     """Decision regions over a 2-D grid (colour: predicted class, opacity: confidence) with test points."""
     (x0, y0), (x1, y1) = box
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
@@ -258,8 +260,8 @@ def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=Non
     legend = alt.Legend(symbolType="circle", symbolStrokeWidth=0, symbolOpacity=1) if len(domain) <= 20 else None
     color = alt.Color("class:N", scale=alt.Scale(domain=domain, scheme="category10"), legend=legend)
     bg = alt.Chart(cells).mark_rect().encode(
-        x=alt.X("x:Q", scale=alt.Scale(domain=[x0, x1], nice=False), title=None), x2="x2", y=alt.Y(
-            "y:Q", scale=alt.Scale(domain=[y0, y1], nice=False), title=None), y2="y2",
+        x=alt.X("x:Q", scale=alt.Scale(domain=[x0, x1], nice=False), title=axes[0]), x2="x2", y=alt.Y(
+            "y:Q", scale=alt.Scale(domain=[y0, y1], nice=False), title=axes[1]), y2="y2",
         color=color, opacity=alt.Opacity("confidence:Q", scale=alt.Scale(domain=[0, 1], range=[0.05, 0.55]), legend=None))
     fg = alt.Chart(pts).mark_circle(size=18, stroke="black", strokeWidth=0.4, opacity=1).encode(
         x="x:Q", y="y:Q", color=color, tooltip=["class"])

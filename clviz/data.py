@@ -199,7 +199,8 @@ def missing_message(name: str, data_dir, tried_download=True) -> str:
               else f"{_TV[name][0]}/raw/train-images-idx3-ubyte (and the other three IDX files, .gz is fine)")
     hint = " On Debian, `apt install dataset-fashion-mnist` provides it." if name == "fashion-mnist" else ""
     return (f"Dataset '{name}' was not found{' and could not be downloaded' if tried_download else ''}. Searched: {tried}. "
-            f"Put the files as <folder>/{layout} in one of those folders or pass --data-dir.{hint} "
+            f"Put the files as <folder>/{layout} in one of those folders, or name your folder (the Data folder "
+            f"field in the app, --data-dir on the command line).{hint} "
             f"The bundled 'digits' dataset always works offline.")
 
 

@@ -10,11 +10,9 @@ rerun or a restart.
 """
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import threading
-import zipfile
 
 import pandas as pd
 import streamlit as st
@@ -81,7 +79,12 @@ def link(key: str, default, options=None, lo=None, hi=None):
     try:                                        # browser's first run came before its query string)
         st.session_state[key] = _parse(text, default, options, lo, hi)
     except ValueError as e:
-        st.error(f"The link sets {key} to '{text}': {e}. Using {K.show(default)} instead.")
+        st.error(f"The link sets {key} to '{_short(text)}': {_short(str(e), 160)}. Using {K.show(default)} instead.")
+
+
+def _short(text: str, n: int = 40) -> str:
+    """A value from outside, echoed at a readable length (a 5000-digit link value is not repeated whole)."""
+    return text if len(text) <= n else f"{text[:n // 2]}…{text[-8:]} ({len(text)} characters)"
 
 
 def _parse(text, default, options, lo, hi):
@@ -319,6 +322,8 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
         if cfg is not None and job.cfg != cfg:
             st.caption(f"Showing the run of earlier settings; press {train_label} to run the current ones.")
         _job_view(job, live_view, result_view, page)
+    elif cfg is None:  # the knob's own message says what to fix; Train waits for it
+        st.warning(f"Fix the setting marked above; then **{train_label}** is ready.")
     else:
         st.info(f"Set the knobs and press **{train_label}**.")
     sync_url()
@@ -423,36 +428,13 @@ def _job_view(job, live_view, result_view, page):
 
 # ---------------------------------------------------------------- downloads
 
-def flat_tables(result) -> dict:
-    """The result's per-task lists as CSV-ready tables (one per run), for the downloads."""
-    tables = {}
-    for name, part in [("", result), *((k, v) for k, v in result.items() if isinstance(v, dict))]:
-        cols = {k: v for k, v in part.items() if isinstance(v, list) and v and isinstance(v[0], (int, float))
-                and len(v) == len(result.get("tasks", []))}
-        if cols:
-            tables[name or "summary"] = pd.DataFrame({"task": range(1, len(next(iter(cols.values()))) + 1), **cols})
-        if isinstance(part.get("curve"), list) and part["curve"]:
-            curve = pd.DataFrame(part["curve"])
-            acc = pd.DataFrame(curve.pop("acc_tasks").tolist()).add_prefix("acc_task_")
-            tables[f"{name or 'run'}_curve"] = pd.concat([curve, acc], axis=1)
-    if isinstance(result.get("rows"), list):
-        tables["rows"] = pd.DataFrame(result["rows"])
-    if isinstance(result.get("verdicts"), list):  # a comparison (clviz/compare.py)
-        tables["verdicts"] = pd.json_normalize(result["verdicts"])
-    return tables
-
-
 def downloads(page, result, charts: dict | None = None):
-    """JSON of the whole result, and a zip with CSV tables and the charts as HTML. Both are built
-    only when clicked (callables), not on every rerun: chart HTML with heatmaps runs to megabytes."""
+    """JSON of the whole result, and a zip for slides: CSV tables, every chart as PNG, SVG and
+    HTML that renders offline (clviz/export.py). Both are built only when clicked (callables), not
+    on every rerun: rendering a page's charts takes a second or two."""
     def zipped():
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for name, df in flat_tables(result).items():
-                z.writestr(f"{name}.csv", df.to_csv(index=False))
-            for name, ch in (charts or {}).items():
-                z.writestr(f"charts/{name}.html", ch.to_html())
-        return buf.getvalue()
+        from . import export  # vl-convert: loaded on the first click, not by every page
+        return export.zip_bytes(result, charts or {})
 
     c1, c2, _ = st.columns([1, 1, 3])
     c1.download_button("Result (JSON)", lambda: json.dumps(result), f"clviz-{page}.json", "application/json",

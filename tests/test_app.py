@@ -304,11 +304,16 @@ def test_a_link_reproduces_a_view():
     ({"probe_lr": "fast"}, "Learning rate must be a number: 'fast' is not a number"),  # the widget's own message
     ({"probe_tasks": "1,2;2,3"}, "Class 2 appears in task 1 and task 2"),
     ({"dataset": "imagenet"}, "The link sets dataset to 'imagenet': it must be one of digits, mnist"),
+    ({"probe_epochs": "9" * 5000}, f"The link sets probe_epochs to '{'9' * 20}…{'9' * 8} (5000 characters)'"),
 ])
 def test_bad_values_in_a_link_get_a_message(params, message):
     at = open_link("probe", **params)
     errors = [e.value for e in at.error]
     assert any(message in e for e in errors), errors
+    assert all(len(e) < 400 for e in errors)  # a long value is not echoed whole
+    if "probe_tasks" in params:  # Train waits for the fix, and the page says that, not "press Train"
+        assert [w.value for w in at.warning] == ["Fix the setting marked above; then **Train** is ready."]
+        assert not any("press **Train**" in i.value for i in at.info)
 
 
 # ---------------------------------------------------------------- every knob written once

@@ -23,5 +23,3 @@ def test_three_browsers_press_train_at_once(tmp_path):
     assert out["tracebacks"] == [] and out["pages without a result (their last words)"] == {}
     assert out["bystander error"] is None and out["bystander visits while the queue drained"] >= 1
     assert out["peak server RSS (MB)"] < 1000  # the bound the README states (30 sessions: 740 MB)
-    # one worker on this machine's cores: the first result about as fast as a run alone
-    assert out["first result stored (s, from the first press)"] < 3 * out["job alone (s, press -> shown)"] + 5

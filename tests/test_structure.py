@@ -81,7 +81,7 @@ def test_layers_run_one_way():
     """data -> knobs -> plugin -> models -> losses/metrics -> train -> config -> store -> experiments -> jobs -> ui."""
     g = graph()
     low_to_high = ["clviz.data", "clviz.knobs", "clviz.plugin", "clviz.models", "clviz.losses", "clviz.metrics", "clviz.train", "clviz.probe",
-                   "clviz.ensemble", "clviz.lenses", "clviz.config", "clviz.store", "clviz.experiments", "clviz.jobs", "clviz.ui"]
+                   "clviz.ensemble", "clviz.lenses", "clviz.config", "clviz.store", "clviz.experiments", "clviz.jobs", "clviz.export", "clviz.ui"]
     rank = {m: i for i, m in enumerate(low_to_high)}
     level = lambda m: next((rank[k] for k in sorted(rank, key=len, reverse=True) if m == k or m.startswith(k + ".")), None)
     for m, deps in g.items():

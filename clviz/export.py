@@ -1,0 +1,119 @@
+"""A result as files for slides: every chart as PNG, SVG and self-contained HTML, every table as CSV.
+
+Offline: vl-convert renders the Vega-Lite spec itself (no browser) and the HTML inlines the Vega
+scripts (Altair's to_html would load them from a CDN, and render blank in a room without
+internet). The page's zip (clviz/ui.py: downloads) and `python -m clviz run EXP --export DIR`
+write these same files. Needs altair and vl-convert-python; the engine and the CLI do not.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from . import charts as C
+
+WIDTH = 900  # a chart drawn "as wide as its container" has none in a file: a slide's width
+SCALE = 2  # PNG pixels per CSS pixel: sharp on a projector
+
+
+def slug(name: str) -> str:
+    """A file name without spaces or odd characters: 'per task' -> 'per-task'."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", name.strip()).strip("-") or "chart"
+
+
+def tables(result) -> dict:
+    """The result's per-task lists as CSV-ready tables (one per run), tasks numbered from 1 as on
+    the pages; the epoch curves with their task from 1 too."""
+    out = {}
+    for name, part in [("", result), *((k, v) for k, v in result.items() if isinstance(v, dict))]:
+        cols = {k: v for k, v in part.items() if isinstance(v, list) and v and isinstance(v[0], (int, float))
+                and len(v) == len(result.get("tasks", []))}
+        if cols:
+            out[name or "summary"] = pd.DataFrame({"task": range(1, len(next(iter(cols.values()))) + 1), **cols})
+        if isinstance(part.get("curve"), list) and part["curve"]:
+            curve = pd.DataFrame(part["curve"])
+            acc = pd.DataFrame(curve.pop("acc_tasks").tolist(), index=curve.index)
+            acc.columns = [f"acc_task_{j + 1}" for j in acc.columns]
+            if "task" in curve:
+                curve["task"] = curve["task"] + 1
+            out[f"{name or 'run'}_curve"] = pd.concat([curve, acc], axis=1)
+    if isinstance(result.get("rows"), list):
+        out["rows"] = pd.DataFrame(result["rows"])
+    if isinstance(result.get("verdicts"), list):  # a comparison (clviz/compare.py)
+        out["verdicts"] = pd.json_normalize(result["verdicts"])
+    return {slug(k): v for k, v in out.items()}
+
+
+def _fixed(spec, width=WIDTH):
+    """The spec with every "container" width made a number (vl-convert has no container)."""
+    if isinstance(spec, dict):
+        return {k: (width if k == "width" and v == "container" else _fixed(v, width)) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_fixed(v, width) for v in spec]
+    return spec
+
+
+def chart_files(name: str, chart) -> dict:
+    """{file name: bytes}: the chart as PNG, SVG and HTML that needs nothing from the network."""
+    try:
+        import vl_convert as vlc
+    except ImportError as e:
+        raise RuntimeError("exports need vl-convert-python: pip install vl-convert-python") from e
+    spec = json.dumps(_fixed(chart.to_dict()))
+    base = f"charts/{slug(name)}"
+    return {f"{base}.png": vlc.vegalite_to_png(spec, scale=SCALE), f"{base}.svg": vlc.vegalite_to_svg(spec).encode(),
+            f"{base}.html": chart.to_html(inline=True).encode()}
+
+
+def files(result, charts: dict) -> dict:
+    """Every file of the export: tables/*.csv, charts/*.{png,svg,html}, result.json."""
+    out = {f"tables/{k}.csv": df.to_csv(index=False).encode() for k, df in tables(result).items()}
+    for name, ch in charts.items():
+        out.update(chart_files(name, ch))
+    out["result.json"] = json.dumps(result).encode()
+    return out
+
+
+def zip_bytes(result, charts: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path, data in files(result, charts).items():
+            z.writestr(path, data)
+    return buf.getvalue()
+
+
+def write(folder, result, charts: dict) -> list:
+    """The export under `folder`; the paths written."""
+    folder = Path(folder)
+    written = []
+    for path, data in files(result, charts).items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(data)
+        written.append(folder / path)
+    return written
+
+
+def result_charts(result) -> dict:
+    """The charts every experiment's page shows for its runs, built from the result alone (the CLI
+    has no page): each run's forgetting curves, its loss and sparsity per epoch, and its accuracy
+    matrix."""
+    out = {}
+    parts = [("", result), *((k, v) for k, v in result.items() if isinstance(v, dict))]
+    for name, part in parts:
+        rows = part.get("curve") if isinstance(part.get("curve"), list) else None
+        label = C.label(name) if name else ""
+        prefix = f"{label} " if label else ""
+        if rows:
+            epochs = result.get("config", {}).get("epochs") or max(1, len(rows) // max(len(result.get("tasks", [1])), 1))
+            n_steps = len(rows[-1]["acc_tasks"]) * epochs
+            out[f"{prefix}forgetting curves"] = C.forgetting_curves(rows, n_steps, epochs)
+            if all("loss" in r for r in rows):
+                out[f"{prefix}loss"] = C.metric_curve(rows, "loss", "training loss", n_steps)
+        if isinstance(part.get("matrix"), list) and part["matrix"] and isinstance(part["matrix"][0], list):
+            out[f"{prefix}accuracy matrix"] = C.accuracy_matrix(part["matrix"])
+    return out
