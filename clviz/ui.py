@@ -74,6 +74,9 @@ def link(key: str, default, options=None, lo=None, hi=None):
     _linked()[key] = default
     applied = st.session_state.setdefault("_url_applied", {})  # what the URL said when we last read or wrote it
     if key not in st.query_params or st.query_params[key] == applied.get(key):
+        kept = st.session_state.get("_kept", {})
+        if key not in st.session_state and key in kept:  # back from another page, whose run dropped this
+            st.session_state[key] = kept[key]            # widget's state: the value it had, not its default
         return  # no value in the link, or one this session already holds: the widget's own state rules
     text = applied[key] = st.query_params[key]  # a new value from outside: a pasted link (even if the
     try:                                        # browser's first run came before its query string)
@@ -117,8 +120,9 @@ def sync_url():
     """Write the linked widgets' values into the URL: those that differ from their defaults."""
     linked, _run.linked = _linked(), None
     applied = st.session_state.setdefault("_url_applied", {})
+    kept = st.session_state.setdefault("_kept", {})  # every page's values, kept across navigation (link)
     for key, default in linked.items():
-        v = st.session_state.get(key, default)
+        v = kept[key] = st.session_state.get(key, default)
         if K.show(v) == K.show(default):
             applied.pop(key, None)
             if key in st.query_params:

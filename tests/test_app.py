@@ -297,6 +297,19 @@ def test_a_link_reproduces_a_view():
     assert again.dataframe[0].value.equals(at.dataframe[0].value)
 
 
+def test_settings_survive_navigation():
+    at = open_link("probe", seed="7", probe_epochs="3", probe_lr="0.005")
+    at.switch_page("app_pages/remedies.py")
+    for k in [k for k in at.query_params if k != "seed"]:  # as the browser's sidebar link: the page's own
+        del at.query_params[k]                                # parameters are not in the new address
+    at.run()
+    assert "probe_epochs" not in at.query_params and at.sidebar.number_input(key="seed").value == 7
+    at.switch_page("app_pages/probe.py")
+    at.run()
+    assert at.number_input(key="probe_epochs").value == 3 and at.text_input(key="probe_lr").value == "0.005"
+    assert {k: at.query_params[k] for k in at.query_params} == {"seed": "7", "probe_epochs": "3", "probe_lr": "0.005"}
+
+
 @pytest.mark.parametrize("params,message", [
     ({"probe_epochs": "abc"}, "The link sets probe_epochs to 'abc': it is not a whole number"),
     ({"probe_epochs": "9999"}, "The link sets probe_epochs to '9999': it must be between 1 and 200"),  # the CPU's cap
