@@ -12,8 +12,9 @@ from clviz import experiments, ui
 
 st.set_page_config(page_title="clviz: catastrophic forgetting, live", page_icon="🧠", layout="wide")
 
-PAGES = [st.Page(f"app_pages/{e.name}.py", title=e.title, icon=e.icon, default=i == 0)
-         for i, e in enumerate(experiments.REGISTRY.values())]
+# Home first (at /): what the pages show and what "the notes" are, said once for every page
+PAGES = [st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+         *(st.Page(f"app_pages/{e.name}.py", title=e.title, icon=e.icon) for e in experiments.REGISTRY.values())]
 PAGES.append(st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"))
 
 page = st.navigation(PAGES)

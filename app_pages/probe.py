@@ -25,8 +25,10 @@ def result_view(r):
         ui.chart(bars)
     with c2:
         st.metric("Preserved (probe / joint)", f"{r['preserved']:.3f}")
-        st.caption(f"Notes (Split MNIST, MLP): joint {REF['joint_acc']}, sequential {REF['sequential_acc']}, "
-                   f"probe {REF['probe_final']}.")
+        ds = r["config"]["dataset"]
+        other = "" if ds == "mnist" else f" This run is on {ds}, not MNIST: compare the shape, not the numbers (Home)."
+        st.caption(f"The notes (Split MNIST, MLP): joint {REF['joint_acc']}, sequential {REF['sequential_acc']}, "
+                   f"probe {REF['probe_final']}.{other}")
     st.subheader("Per task")
     st.dataframe(ui.task_table(r["tasks"], **{"network (seen)": (r, "acc_seen"), "probe (seen)": (r, "probe_seen"),
                                                "probe (all)": (r, "probe_all"), "sparsity": (r, "sparsity")}),

@@ -498,3 +498,18 @@ def test_the_remedies_sweep_on_its_page():
     cells_equal(df, {"final acc": [r["final"] for r in rows], "newest task": [r["newest"] for r in rows],
                      "vs fine-tune": [r["diff"] for r in rows]})
     assert list(df["verdict"]) == ["clear" if r["clear"] else "within noise" for r in rows]
+
+
+def test_home_explains_the_notes_once_with_their_figures():
+    from clviz import experiments, report
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()  # the root: Home
+    assert not at.exception and at.title[0].value == "Catastrophic forgetting, live"
+    ref = report.REFERENCE["mnist"]
+    text = " ".join(m.value for m in at.markdown)
+    for v in (ref["joint_acc"], ref["sequential_acc"], ref["probe_final"], *ref["sparsity_no_bn"]):
+        assert f"{v:.2f}" in text
+    assert "digits" in at.info[0].value and "Fashion-MNIST" in at.info[0].value
+    pages = at.dataframe[0].value
+    assert list(pages["page"]) == [e.title for e in experiments.REGISTRY.values()] + ["Compare"]
+    assert all(pages["asks"].str.len() > 10)  # every page has its question
