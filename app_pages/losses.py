@@ -47,16 +47,18 @@ def result_view(r):
     with c2:
         ui.link("losses_table_loss", list(NAMES)[0], list(NAMES))
         n = st.radio("Loss", list(NAMES), format_func=NAMES.get, horizontal=True, key="losses_table_loss")
-        probs = r[n]["example_sigmoid"]
-        table = ui.task_table(r["tasks"], **{str(c): [probs[k][i][c] for k in range(len(probs))]
-                                             for c in range(len(probs[0][i]))})
-        bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")
-        st.dataframe(table, hide_index=True, column_config={c: bar for c in table.columns[2:]})
-        st.caption(f"Row: after task k; column: class. True class: {ex['label'][i]}.")
+    probs = r[n]["example_sigmoid"]  # below the image, the page's whole width: every class's column shows
+    table = ui.task_table(r["tasks"], **{str(c): [probs[k][i][c] for k in range(len(probs))]
+                                         for c in range(len(probs[0][i]))}).drop(columns=["classes"])
+    bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f", width="small")
+    st.dataframe(table, hide_index=True, column_config={"task": st.column_config.Column("after task", width="small"),
+                                                        **{c: bar for c in table.columns[1:]}})
+    st.caption(f"Row: after task k; column: class. True class: {ex['label'][i]}.")
 
-    st.subheader("Linear probe per task")
-    st.dataframe(ui.task_table(r["tasks"], **{f"{NAMES[n]} ({w})": (r[n], f"probe_{w}") for n in NAMES
-                                               for w in ("seen", "all")}), hide_index=True)
+    st.subheader("Linear probe per task")  # one row per loss and classes, one column per task: it fits
+    probe = ui.task_table(r["tasks"], **{f"{NAMES[n]} ({w})": (r[n], f"probe_{w}") for n in NAMES
+                                         for w in ("seen", "all")})
+    st.dataframe(probe.drop(columns=["classes"]).set_index("task").T.rename(columns=lambda k: f"task {k}"))
     st.subheader("Accumulated gradient norm per layer, per task")
     grads = charts.grad_bars({NAMES[n]: r[n]["grad_norms"] for n in NAMES})
     ui.chart(grads)

@@ -40,8 +40,11 @@ def result_view(r):
         rows["savings_std"] = None
     # the settings first, in a person's words; spreads across seeds (*_std) after them
     rows = rows[list(COLUMNS)].rename(columns=COLUMNS)
-    st.dataframe(rows, hide_index=True, column_config={"savings": st.column_config.NumberColumn(format="%.3f"),
-                                                       "savings ± sd": st.column_config.NumberColumn(format="%.3f")})
+    # every column whole at 1280 px: numbers in narrow columns, their headers wrap in the tooltip
+    narrow = {c: st.column_config.Column(width="small") for c in rows.columns}
+    st.dataframe(rows, hide_index=True, column_config={
+        **narrow, "savings": st.column_config.NumberColumn(format="%.3f", width="small"),
+        "savings ± sd": st.column_config.NumberColumn(format="%.3f", width="small")})
     n = r["config"]["seeds"]
     noisy = [f"{x['optimizer']}{' (reset)' if x['reset'] else ''}" for x in r["rows"] if x.get("clear_of_noise") is False]
     if n < 2:

@@ -53,10 +53,13 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
     x = alt.X("step:Q", title="epoch (across tasks)", scale=alt.Scale(domain=[0, max(n_steps, 1)]),
               axis=alt.Axis(tickMinStep=1))  # whole epochs: no half-epoch ticks on a short run
 
+    n = df["run"].nunique()  # side by side panels share the page's width, their one legend above them
+
     def panel(run, d):
         lines = alt.Chart(d, title=run or "").mark_line(point=alt.OverlayMarkDef(size=20)).encode(
             x=x, y=alt.Y("accuracy:Q", scale=ACC),
-            color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS), legend=legend(df["task"].nunique(), "evaluated on")),
+            color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS),
+                            legend=legend(df["task"].nunique() if n <= 1 else 99, "evaluated on")),
             strokeDash=alt.condition(alt.datum.task == "all seen", alt.value([5, 3]), alt.value([1, 0])),
             tooltip=["run", "trained task", "task", alt.Tooltip("accuracy:Q", format=".3f")])
         rules = alt.Chart(bounds).mark_rule(color="#bbb", strokeDash=[2, 2]).encode(x="step:Q")
@@ -64,7 +67,6 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
             band = alt.Chart(d).mark_area(opacity=0.15).encode(x=x, y="lo:Q", y2="hi:Q", color=alt.Color(
                 "task:N", scale=alt.Scale(scheme=TASK_COLORS)))
             lines = alt.layer(band, lines)
-        n = df["run"].nunique()  # side by side panels share the page's width with one legend
         return alt.layer(rules, lines).properties(width="container" if n <= 1 else 300 if n == 2 else 220, height=260)
 
     runs = list(dict.fromkeys(df["run"])) or [""]

@@ -97,7 +97,7 @@ def test_losses_page():
     notes = at.dataframe[1].value  # the correct-logit-only run beside the notes' figures
     assert notes.iloc[0].tolist() == ["final accuracy, all classes", str(round(r["correct_only"]["final_acc"], 4)), "0.408"]
     probs = at.dataframe[2].value  # example 0, cross-entropy: row k = after task k, column c = class c
-    assert np.allclose(probs.iloc[:, 2:].values, [per_task[0] for per_task in r["ce"]["example_sigmoid"]])
+    assert np.allclose(probs.iloc[:, 1:].values, [per_task[0] for per_task in r["ce"]["example_sigmoid"]])
     assert len(at.get("image")) == 1  # the chosen test image beside its table
     at.selectbox(key="losses_example").set_value(3).run()
     assert not at.exception

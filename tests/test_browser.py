@@ -24,14 +24,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
+def start_server(root: Path):
+    """`streamlit run app.py` on a free loopback port, its cache under `root`, its log in root/server.log
+    (a file: a pipe nobody reads would block a chatty server)."""
     port = free_port()
-    env = {**os.environ, "CLVIZ_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "CLVIZ_CACHE_DIR": str(root / "cache")}
+    log = open(root / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
                              "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 60
     while time.time() < deadline:
         with socket.socket() as s:
@@ -40,13 +42,23 @@ def server(tmp_path):
         time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read())
-    yield f"http://127.0.0.1:{port}"
+        pytest.fail("streamlit did not start: " + (root / "server.log").read_text())
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop(proc):
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def server(tmp_path):
+    proc, url = start_server(tmp_path)
+    yield url
+    stop(proc)
 
 
 def test_train_on_probe_page(server, tmp_path):
@@ -85,7 +97,7 @@ def test_a_deep_link_opens_in_the_apps_navigation(server):
         sync_api.expect(page.get_by_label("Seed", exact=True)).to_have_value("3", timeout=15_000)
         sync_api.expect(page.get_by_label("Epochs per task", exact=True)).to_have_value("2", timeout=15_000)
         browser.close()
-    assert nav[:2] == ["Sparsity", "Linear Probe"] and "Remedies" in nav, nav
+    assert nav[:3] == ["Home", "Sparsity", "Linear Probe"] and "Remedies" in nav, nav
 
 
 def test_a_compare_link_reopens_the_same_comparison(server):
@@ -133,3 +145,59 @@ def test_train_on_the_depth_page(server):
                  "5. Forgetting events", "6. The loss plane"):
         assert lens in text
     assert drawn >= 10
+
+
+# What a room at a projector would see wrong, read from the page as drawn: a legend entry outside its
+# chart (clipped) or cut with an ellipsis, a table wider than its place, a page that scrolls sideways.
+PROJECTOR_CHECK = """() => {
+  const bad = [], de = document.documentElement;
+  if (de.scrollWidth > de.clientWidth + 1) bad.push(`the page scrolls sideways (${de.scrollWidth} > ${de.clientWidth})`);
+  for (const s of document.querySelectorAll('[data-testid=stDataFrame] .dvn-scroller'))
+    if (s.scrollWidth > s.clientWidth + 1) bad.push('a table wider than its place: ' + s.closest('[data-testid=stDataFrame]').innerText.slice(0, 80));
+  for (const c of document.querySelectorAll('[data-testid=stVegaLiteChart]')) {
+    const box = c.getBoundingClientRect();
+    for (const t of c.querySelectorAll('.role-legend text')) {
+      const r = t.getBoundingClientRect();
+      if (r.bottom > box.bottom + 1 || r.top < box.top - 1 || r.right > box.right + 1) bad.push('a legend entry outside its chart: ' + t.textContent);
+      if (t.textContent.includes('\u2026')) bad.push('a legend entry cut: ' + t.textContent);
+    }
+  }
+  return bad;
+}"""
+
+
+def test_every_page_reads_on_a_projector(tmp_path):
+    """Every page at 1280x720, trained with its defaults: every series in its legend, no table or
+    page wider than the screen, and no traceback in the server's log."""
+    from clviz import experiments
+    proc, url = start_server(tmp_path)
+    found, trained = {}, []
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(url, timeout=60_000)
+            page.get_by_role("heading", name="Catastrophic forgetting, live").wait_for(timeout=60_000)
+            found["home"] = page.evaluate(PROJECTOR_CHECK)
+            for name in experiments.REGISTRY:
+                # no CIFAR-100 here: the CIFAR page on digits, through its fallback's link value
+                page.goto(f"{url}/{name}" + ("?cifar_fallback=true" if name == "cifar" else ""), timeout=60_000)
+                if name == "cifar":
+                    page.get_by_role("heading", name="The CIFAR experiment on digits").wait_for(timeout=30_000)
+                page.get_by_role("button", name="Train", exact=True).click(timeout=60_000)
+                done = page.get_by_text("trained in").or_(page.locator("[data-testid=stAlertContentError]")).first
+                done.wait_for(timeout=240_000)
+                assert page.get_by_text("trained in").count() == 1, f"{name}: " + page.inner_text("[data-testid=stMain]")[-1500:]
+                page.wait_for_timeout(2500)  # the charts draw
+                found[name] = page.evaluate(PROJECTOR_CHECK)
+                trained.append(name)
+            browser.close()
+    finally:
+        stop(proc)
+    log = (tmp_path / "server.log").read_text()
+    assert trained == list(experiments.REGISTRY)
+    # Still open (issue 20): one table each on Loss Variants and Savings is wider than its place at
+    # 1280 px. Known, so said here; anything else, or more there, fails.
+    KNOWN = {"losses": ["a table wider than its place: "], "savings": ["a table wider than its place: "]}
+    assert {k: v for k, v in found.items() if v and v != KNOWN.get(k)} == {}
+    assert "Traceback" not in log, log[-3000:]
