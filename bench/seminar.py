@@ -187,7 +187,7 @@ class Bystander:
     def __init__(self, browser, url):
         self.url = url
         self.page = browser.new_page(viewport={"width": 1200, "height": 900})
-        self.page.goto(url, timeout=120_000)  # the default page (Home) lives at the root
+        self.page.goto(url + "/sparsity", timeout=120_000)  # Home is at the root; the bystander starts on Sparsity
         self.page.get_by_role("heading", name="Sparsity of the latent layer").wait_for(timeout=120_000)
 
     def visit(self) -> float:
