@@ -24,11 +24,12 @@ def label(run: str) -> str:
     return RUN_LABELS.get(run) or plugin.label(run) or run
 
 
-def legend(n: int, title=None) -> alt.Legend:
+def legend(n: int, title=None, above=False) -> alt.Legend:
     """A legend that names every series. Right of the plot for a few; above it in rows of four for
-    more: Streamlit draws a chart at its own height and clips a right-hand legend taller than that
-    (the Remedies page named 7 of its 9 methods)."""
-    if n <= 6:
+    more (or when `above`: panels side by side, whose one legend must not take their width):
+    Streamlit draws a chart at its own height and clips a right-hand legend taller than that (the
+    Remedies page named 7 of its 9 methods)."""
+    if n <= 6 and not above:
         return alt.Legend(title=title, labelLimit=0)
     return alt.Legend(title=title, orient="top", columns=4, labelLimit=0)
 
@@ -59,7 +60,7 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
         lines = alt.Chart(d, title=run or "").mark_line(point=alt.OverlayMarkDef(size=20)).encode(
             x=x, y=alt.Y("accuracy:Q", scale=ACC),
             color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS),
-                            legend=legend(df["task"].nunique() if n <= 1 else 99, "evaluated on")),
+                            legend=legend(df["task"].nunique(), "evaluated on", above=n > 1)),
             strokeDash=alt.condition(alt.datum.task == "all seen", alt.value([5, 3]), alt.value([1, 0])),
             tooltip=["run", "trained task", "task", alt.Tooltip("accuracy:Q", format=".3f")])
         rules = alt.Chart(bounds).mark_rule(color="#bbb", strokeDash=[2, 2]).encode(x="step:Q")
@@ -84,6 +85,14 @@ def metric_curve(rows, field: str, title: str, n_steps: int, domain=None):
         color=alt.Color("run:N", legend=legend(df["run"].nunique(), "run")),
         tooltip=["run", "step", alt.Tooltip(f"{field}:Q", format=".4f")]
     ).properties(height=220)
+
+
+def curve_charts(rows, epochs: int) -> dict:
+    """A run's epoch charts, on axes fixed to the whole run: forgetting curves, loss, sparsity."""
+    n_steps = len(rows[0]["acc_tasks"]) * epochs
+    return {"forgetting curves": forgetting_curves(rows, n_steps, epochs),
+            "loss": metric_curve(rows, "loss", "training loss", n_steps),
+            "sparsity per epoch": metric_curve(rows, "sparsity", "latent sparsity", n_steps, domain=[0, 1])}
 
 
 def per_task_lines(values: dict, title: str, domain=None, spread: dict | None = None):

@@ -100,20 +100,14 @@ def write(folder, result, charts: dict) -> list:
 
 def result_charts(result) -> dict:
     """The charts every experiment's page shows for its runs, built from the result alone (the CLI
-    has no page): each run's forgetting curves, its loss and sparsity per epoch, and its accuracy
-    matrix."""
+    has no page): each run's epoch charts (charts.curve_charts, as the pages draw them) and its
+    accuracy matrix."""
     out = {}
-    parts = [("", result), *((k, v) for k, v in result.items() if isinstance(v, dict))]
-    for name, part in parts:
-        rows = part.get("curve") if isinstance(part.get("curve"), list) else None
-        label = C.label(name) if name else ""
-        prefix = f"{label} " if label else ""
-        if rows:
-            epochs = result.get("config", {}).get("epochs") or max(1, len(rows) // max(len(result.get("tasks", [1])), 1))
-            n_steps = len(rows[-1]["acc_tasks"]) * epochs
-            out[f"{prefix}forgetting curves"] = C.forgetting_curves(rows, n_steps, epochs)
-            if all("loss" in r for r in rows):
-                out[f"{prefix}loss"] = C.metric_curve(rows, "loss", "training loss", n_steps)
+    epochs = result.get("config", {}).get("epochs") or 1
+    for name, part in [("", result), *((k, v) for k, v in result.items() if isinstance(v, dict))]:
+        prefix = f"{C.label(name)} " if name else ""
+        if isinstance(part.get("curve"), list) and part["curve"]:
+            out.update({prefix + k: ch for k, ch in C.curve_charts(part["curve"], epochs).items()})
         if isinstance(part.get("matrix"), list) and part["matrix"] and isinstance(part["matrix"][0], list):
             out[f"{prefix}accuracy matrix"] = C.accuracy_matrix(part["matrix"])
     return out

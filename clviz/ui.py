@@ -476,10 +476,7 @@ def curves_panel(rows, epochs):
     if not rows:
         st.caption("Waiting for the first epoch…")
         return {}
-    n_steps = len(rows[0]["acc_tasks"]) * epochs
-    out = {"forgetting curves": charts.forgetting_curves(rows, n_steps, epochs),
-           "loss": charts.metric_curve(rows, "loss", "training loss", n_steps),
-           "sparsity per epoch": charts.metric_curve(rows, "sparsity", "latent sparsity", n_steps, domain=[0, 1])}
+    out = charts.curve_charts(rows, epochs)
     chart(out["forgetting curves"])
     c1, c2 = st.columns(2)
     with c1:
