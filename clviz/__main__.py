@@ -20,13 +20,8 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import fields
 
-from . import compare, experiments, knobs, plugin
-from .config import help_of
-from .data import DATASETS, DataError
-from .device import DEVICES, resolve
-from .train import TrainingError
+from . import clispec, knobs  # neither imports torch: the engine is imported once the arguments are read
 
 
 class Progress:
@@ -62,66 +57,65 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-def _where(s):
+def _where(s, spec):
     s.add_argument("--data-dir", dest="data_dir", help="a torchvision root (holding MNIST/raw/..., cifar-100-python/...)")
-    s.add_argument("--device", default="auto", choices=DEVICES)
+    s.add_argument("--device", default="auto", choices=spec["devices"])
     s.add_argument("--no-cache", action="store_true", help="recompute even if a finished result is stored")
 
 
-def parser():
+def parser(spec: dict):
+    """The parser, from the option table (clviz/clispec.py: read from the engine, or saved)."""
     p = Parser(prog="python -m clviz", description="See catastrophic forgetting, headless.")
     p.add_argument("--plugins", action="append", metavar="DIR",
                    help="import every .py file in DIR: your own losses and remedies (also $CLVIZ_PLUGINS)")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     r = sub.add_parser("run", help="run one experiment and print its tables")
+    names = list(spec["experiments"])
     exps = r.add_subparsers(dest="experiment", required=True, parser_class=Parser, metavar="EXPERIMENT",
-                            help=", ".join(experiments.REGISTRY))
-    for name, exp in experiments.REGISTRY.items():
-        e = exps.add_parser(name, help=exp.title,
-                            description=f"{exp.title}: every knob of {exp.config.__name__}, with its default.")
-        _where(e)
+                            help=", ".join(names))
+    for name, exp in spec["experiments"].items():
+        e = exps.add_parser(name, help=exp["title"],
+                            description=f"{exp['title']}: every knob of {exp['config']}, with its default.")
+        _where(e, spec)
         e.add_argument("--json", help="write the result as JSON to this file")
         e.add_argument("--export", metavar="DIR", help="write the tables as CSV and the charts as PNG, SVG and "
                        "offline HTML under DIR, as the page's zip (needs altair and vl-convert-python)")
-        helps = help_of(exp.config)
-        for f in fields(exp.config):
-            if f.name == "data_dir":
-                continue
-            opts = {"choices": DATASETS} if f.name == "dataset" else {}
-            among = knobs.choices(f) if isinstance(f.default, tuple) else None
+        for k in exp["knobs"]:
+            f = clispec.field(k)
+            opts = {"choices": spec["datasets"]} if f.name == "dataset" else {}
+            among = f.metadata.get("choices") if isinstance(f.default, tuple) else None
             e.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=None if opts else "VALUE",
                            type=(lambda t, d=f.default: parse_value(d, t)) if not opts else None,
-                           help=f"{helps.get(f.name, '')} (default: {knobs.show(f.default)}"
+                           help=f"{k['help']} (default: {knobs.show(f.default)}"
                                 f"{'; from: ' + ','.join(among) if among else ''})", **opts)
 
     c = sub.add_parser("compare", help="variants x seeds in one command: a verdict per lens",
                        description="Every combination of the --vary values (the first of each is the baseline), "
                                    "--seeds seeds each; each variant against the baseline, per lens, by Welch's t.")
-    c.add_argument("experiment", choices=list(experiments.REGISTRY), metavar="EXPERIMENT",
-                   help=", ".join(experiments.REGISTRY))
+    c.add_argument("experiment", choices=names, metavar="EXPERIMENT", help=", ".join(names))
     c.add_argument("--vary", action="append", metavar="KNOB=v1,v2", help="a knob and its values (repeat for a grid); "
                    "a list knob's value joins names with '+' (methods=finetune,replay+ewc)")
     c.add_argument("--set", action="append", metavar="KNOB=VALUE", help="a knob of every cell (the baseline's settings)")
-    c.add_argument("--seeds", type=lambda t: parse_value(0, t), help=f"seeds per cell (default: {compare.SEEDS})")
-    c.add_argument("--dataset", choices=DATASETS)
+    c.add_argument("--seeds", type=lambda t: parse_value(0, t), help=f"seeds per cell (default: {spec['compare_seeds']})")
+    c.add_argument("--dataset", choices=spec["datasets"])
     c.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local: one cell after the other here; ray: each cell a Ray task ($RAY_ADDRESS, or a local Ray)")
     c.add_argument("--json", help="write the cells and the verdicts as JSON to this file")
-    _where(c)
+    _where(c, spec)
 
     t = sub.add_parser("tune", help="a remedy's strength chosen on a validation split (never the test set)")
     t.add_argument("tune_method", metavar="method", choices=("ewc", "si", "lwf"))  # (not "method": depth's knob)
-    t.add_argument("--dataset", choices=DATASETS)
+    t.add_argument("--dataset", choices=spec["datasets"])
     t.add_argument("--seeds", type=lambda v: parse_value(0, v), default=1, help="seeds per grid point (default: 1)")
     t.add_argument("--validation", dest="holdout", type=lambda v: parse_value(0.0, v), default=0.2,
                    help="share of each class's training samples held out (default: 0.2)")
-    _where(t)
+    _where(t, spec)
 
     q = sub.add_parser("reproduce", help="the notes' tables beside their reference figures")
-    _where(q)
-    q.add_argument("--dataset", choices=DATASETS)
-    for knob in ("epochs", "seed", "seeds"):
-        q.add_argument(f"--{knob}", type=lambda t: parse_value(0, t), help=help_of(experiments.REGISTRY["probe"].config)[knob])
+    _where(q, spec)
+    q.add_argument("--dataset", choices=spec["datasets"])
+    for knob, text in spec["reproduce"].items():
+        q.add_argument(f"--{knob}", type=lambda t: parse_value(0, t), help=text)
     q.add_argument("--out", help="also write the report as Markdown to this file")
     return p
 
@@ -142,6 +136,8 @@ def plugin_dirs(argv) -> list[str]:
 
 
 def _run(cfg, a):
+    from . import experiments
+    from .device import resolve
     result = experiments.run(cfg, device=a.device, on_event=Progress(cfg.experiment), use_cache=not a.no_cache)
     more = result.get("notice", "").replace(resolve(a.device)[1] or "", "").strip()  # the device's: said already
     if more and not result.get("cached"):
@@ -150,6 +146,8 @@ def _run(cfg, a):
 
 
 def _compare(a) -> int:
+    from . import compare
+    from .device import resolve
     base = compare.parse_set(a.experiment, a.set or [])
     if a.dataset:
         base["dataset"] = a.dataset
@@ -169,18 +167,57 @@ def _compare(a) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    errors = plugin.load(plugin_dirs(argv))
+def _engine(dirs) -> list[str]:
+    """Import the engine and the plugins; what went wrong with the plugins, one line each."""
+    from . import experiments, plugin
+    errors = plugin.load(dirs)
     for e in experiments.REGISTRY.values():  # a plugin's knob that clashes with a setting is found here
         e.config  # noqa: B018
-    errors = plugin.ERRORS + errors
+    return plugin.ERRORS + errors
+
+
+def _misfit(spec, a) -> str | None:
+    """A knob of `run` outside its bounds or choices, said before the engine is imported, in the
+    words of the engine's own validation (knobs.problem). A bound that depends on the device (the
+    epoch cap) is left to the engine, which knows the device."""
+    for k in spec["experiments"][a.experiment]["knobs"] if a.cmd == "run" else ():
+        if (v := getattr(a, k["name"], None)) is None:
+            continue
+        f = clispec.field(k)
+        if isinstance(f.metadata.get("hi"), dict):
+            f.metadata = {m: b for m, b in f.metadata.items() if m != "hi"}
+        if (p := knobs.problem(f, v)) is not None:
+            return p
+    return None
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    dirs = plugin_dirs(argv)
+    fresh = "clviz.plugin" not in sys.modules  # nothing of the engine loaded yet: a saved table is read
+    spec = clispec.cached(dirs) if fresh else None
+    errors = None  # (None: the engine is not imported yet)
+    if spec is None:
+        errors = _engine(dirs)
+        spec = None if errors else clispec.from_engine()
+        if fresh and spec:
+            clispec.save(dirs, spec)
+    if not errors:
+        a = parser(spec).parse_args(argv)  # --help and a malformed option end here
+        if (p := _misfit(spec, a)) is not None:
+            print(f"error: {p}", file=sys.stderr)
+            return 2
+        if errors is None:
+            errors = _engine(dirs)
     if errors:  # a broken plugin: said once each, with its file and line, before anything runs
         for e in errors:
             print(f"error: {e}", file=sys.stderr)
         return 2
-    a = parser().parse_args(argv)
-    knobs = {k: v for k, v in vars(a).items() if k not in CLI_ONLY and v is not None}
+    from . import experiments
+    from .data import DataError
+    from .device import resolve
+    from .train import TrainingError
+    knob_values = {k: v for k, v in vars(a).items() if k not in CLI_ONLY and v is not None}
     try:
         _, notice = resolve(a.device)
         if notice:
@@ -204,7 +241,7 @@ def main(argv=None) -> int:
                 except ImportError as e:
                     raise ValueError(f"--export needs altair and vl-convert-python ({e.name} is missing): "
                                      "pip install altair vl-convert-python") from None
-            result = _run(experiments.make(a.experiment, **knobs), a)
+            result = _run(experiments.make(a.experiment, **knob_values), a)
             print(experiments.render(result))
             if a.json:
                 with open(a.json, "w") as f:
@@ -214,7 +251,7 @@ def main(argv=None) -> int:
                 print(f"exported {len(paths)} files to {a.export}", file=sys.stderr)
             return 0
         names = [n for n, e in experiments.REGISTRY.items() if (a.dataset or "digits") in e.reproduce]
-        text = "\n\n".join(experiments.render(_run(experiments.make(n, **knobs), a)) for n in names)
+        text = "\n\n".join(experiments.render(_run(experiments.make(n, **knob_values), a)) for n in names)
         print(text)
         if a.out:
             with open(a.out, "w") as f:

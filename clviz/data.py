@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-CACHE = Path(os.environ.get("CLVIZ_CACHE_DIR") or Path(__file__).resolve().parent.parent / "cache")
+from .paths import CACHE
+
 CACHE_DATA = CACHE / "data"
 SYSTEM_DIRS = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar100")
