@@ -57,7 +57,9 @@ def fit(h, y, num_classes: int, l2: float = 1e-4, steps: int = 30):
     else:
         live = slice(None)
     mu = h.mean(1, keepdim=True)
-    sd = ((h * h).mean(1, keepdim=True) - mu * mu).clamp_min(0).sqrt() + 1e-6
+    # two passes: E[h^2] - mu^2 cancels in float32 for a unit with a large mean and a small spread
+    # (1000 + 0.01 h: its variance came out 0 or negative, and the unit then read 100x too large)
+    sd = (h - mu).square().mean(1, keepdim=True).sqrt() + 1e-6
     mask = varies[:, None, :].to(h.dtype)  # a copy's dead unit reads 0, so its weight stays exactly 0
 
     def features(g):  # of live units: standardised, with a constant column for the bias, feature-major
