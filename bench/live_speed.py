@@ -1,0 +1,143 @@
+"""Live in seconds: every page's default run, the first chart after Train, and the CLI's start-up.
+
+    python bench/live_speed.py [--runs 3] [--parts engine,cli,chart] [--check]
+
+engine  each page's default experiment (digits) as `python -m clviz run EXP --no-cache`, in a
+        process of its own: the result's `seconds` (engine time) and the process's wall time.
+        The experiments alternate within each round, so a busy spell hits all of them alike.
+cli     `python -m clviz --help`, a bad value (`run probe --epochs 0`) and a cached result
+        (`run boundaries`, stored first), each the wall time of a whole process, the option
+        table saved (clviz/clispec.py) as it is after the first call on a machine.
+chart   one `streamlit run app.py` on a loopback port, a fresh results store; each page opened
+        in headless Chromium, Train pressed, and the seconds until its first chart is drawn
+        (a chart more than the page showed before Train). Pages alternate within each round.
+Goals (issue 22): engine <= 5 s per page, first chart <= 1 s, --help and a bad value <= 1 s, a
+cached result <= 1.5 s; `--check` exits 1 when a median misses one. Medians and minimums over
+--runs; the machine, torch version and run count are printed with the table (these machines are
+noisy: run it on a quiet one, and more than once).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+PAGES = ("sparsity", "probe", "losses", "savings", "cifar", "boundaries", "remedies", "depth")
+GOALS = {"engine": 5.0, "chart": 1.0, "--help": 1.0, "bad value": 1.0, "cached result": 1.5}
+
+
+def clviz(env, *args, out=None):
+    """Wall seconds of `python -m clviz ARGS` in a fresh process, and its exit code."""
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "clviz", *args], cwd=REPO, env=env, stdout=out or subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t, p.returncode
+
+
+def engine(env, runs, pages):
+    rows = {p: {"engine": [], "wall": []} for p in pages}
+    with tempfile.TemporaryDirectory() as d:
+        for _ in range(runs):
+            for p in pages:
+                f = Path(d) / f"{p}.json"
+                wall, rc = clviz(env, "run", p, "--no-cache", "--json", str(f))
+                if rc != 0:
+                    raise SystemExit(f"{p}: exit {rc}")
+                rows[p]["engine"].append(json.loads(f.read_text())["seconds"])
+                rows[p]["wall"].append(wall)
+    return rows
+
+
+def cli(env, runs):
+    clviz(env, "--help")  # the option table, as after the first call on a machine
+    clviz(env, "run", "boundaries")  # a stored result to answer from
+    calls = {"--help": ["--help"], "bad value": ["run", "probe", "--epochs", "0"], "cached result": ["run", "boundaries"]}
+    out = {k: [] for k in calls}
+    for _ in range(runs):
+        for k, args in calls.items():
+            out[k].append(clviz(env, *args)[0])
+    return out
+
+
+def first_chart(cache: Path, runs, pages):
+    from playwright.sync_api import sync_playwright
+
+    from bench.seminar import CHROMIUM, FLAGS, Server
+    server = Server(cache, cache / "server.log").start()
+    out = {p: [] for p in pages}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            for r in range(runs):
+                for p in pages:
+                    page = browser.new_page(viewport={"width": 1280, "height": 720})
+                    page.goto(f"{server.url}/{p}?seed={100 + r}", timeout=120_000)  # a seed of its own: never stored
+                    train = page.get_by_role("button", name="Train", exact=True)
+                    train.wait_for(timeout=120_000)
+                    charts = page.locator("[data-testid=stVegaLiteChart]")
+                    before = charts.count()
+                    t = time.perf_counter()
+                    train.click()
+                    page.wait_for_function(f"document.querySelectorAll('[data-testid=stVegaLiteChart]').length > {before}",
+                                           timeout=120_000, polling=20)
+                    out[p].append(time.perf_counter() - t)
+                    page.close()
+            browser.close()
+    finally:
+        server.stop()
+    return out
+
+
+def line(name, xs, goal=None):
+    med = statistics.median(xs)
+    mark = "" if goal is None else (" ok" if med <= goal else f" MISSES {goal:g} s")
+    return f"| {name} | {med:.2f} | {min(xs):.2f} | {len(xs)} |{mark}", goal is not None and med > goal
+
+
+def main(argv=None):
+    a = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    a.add_argument("--runs", type=int, default=3)
+    a.add_argument("--parts", default="engine,cli,chart")
+    a.add_argument("--pages", default=",".join(PAGES))
+    a.add_argument("--check", action="store_true", help="exit 1 when a median misses its goal")
+    args = a.parse_args(argv)
+    parts, pages = args.parts.split(","), args.pages.split(",")
+    import torch
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.runs} runs each, "
+          f"{time.strftime('%Y-%m-%d')}")
+    missed = []
+    with tempfile.TemporaryDirectory() as d:
+        env = {**os.environ, "CLVIZ_CACHE_DIR": d, "CLVIZ_OFFLINE": "1"}
+        print("| what | median s | min s | runs | goal |\n|---|---|---|---|---|")
+        if "engine" in parts:
+            for p, r in engine(env, args.runs, pages).items():
+                for k in ("engine", "wall"):
+                    text, miss = line(f"{p}: {k}", r[k], GOALS["engine"] if k == "engine" else None)
+                    print(text, flush=True)
+                    missed += [f"{p} engine"] * miss
+        if "cli" in parts:
+            for k, xs in cli(env, args.runs).items():
+                text, miss = line(f"cli: {k}", xs, GOALS[k])
+                print(text, flush=True)
+                missed += [k] * miss
+        if "chart" in parts:
+            for p, xs in first_chart(Path(d), args.runs, pages).items():
+                text, miss = line(f"{p}: first chart after Train", xs, GOALS["chart"])
+                print(text, flush=True)
+                missed += [f"{p} first chart"] * miss
+    if missed:
+        print("missed: " + ", ".join(missed))
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
