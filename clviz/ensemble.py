@@ -24,6 +24,34 @@ def _plain_mlp(module) -> bool:
     return isinstance(module, nn.Linear) or (isinstance(module, nn.Sequential) and all(isinstance(m, kinds) for m in module))
 
 
+def call(module, p, x, shared: bool):
+    """`module` (a part of a Net: its body or head) run with the stacked parameters `p` (its own
+    names, the copy index in dimension 0) on x: (N, B, ...) one batch per copy, or (B, ...) shared."""
+    if _plain_mlp(module):
+        return _mlp(module, p, x, shared)
+    f = lambda q, xi: functional_call(module, q, (xi,))  # noqa: E731
+    return vmap(f, in_dims=(0, None if shared else 0))(p, x)
+
+
+def _mlp(module, p, x, shared: bool):
+    """An MLP part (Flatten, Linear, ReLU) written out as batched matmuls: the same products
+    as vmap's, without its per-call dispatch (a 3-layer step of 5 copies on a 2-core CPU:
+    about a third less time; tests/test_seeds.py: batched equals separate runs)."""
+    layers = [module] if isinstance(module, nn.Linear) else list(module)
+    for i, m in enumerate(layers):
+        if isinstance(m, nn.Flatten):
+            x = x.flatten(1) if shared else x.flatten(2)
+        elif isinstance(m, nn.Linear):
+            w, b = (p["weight"], p["bias"]) if m is module else (p[f"{i}.weight"], p[f"{i}.bias"])
+            if shared:  # one batch for every copy: (B, in) against (N, out, in)
+                x, shared = torch.matmul(x, w.transpose(1, 2)) + b[:, None, :], False
+            else:
+                x = torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
+        else:
+            x = torch.relu(x)
+    return x
+
+
 class BatchedNet(nn.Module):
     batched = True  # its tensors carry the copy index in dimension 0 (n_copies of them)
 
@@ -46,30 +74,7 @@ class BatchedNet(nn.Module):
         return {n[len(part) + 1:]: p for n, p in self.named_parameters() if n.startswith(part + ".")}
 
     def _call(self, part, x, shared: bool):
-        module = getattr(self.template[0], part)
-        if _plain_mlp(module):
-            return self._mlp(module, part, x, shared)
-        f = lambda p, xi: functional_call(module, p, (xi,))
-        return vmap(f, in_dims=(0, None if shared else 0))(self._part(part), x)
-
-    def _mlp(self, module, part, x, shared: bool):
-        """An MLP part (Flatten, Linear, ReLU) written out as batched matmuls: the same products
-        as vmap's, without its per-call dispatch (a 3-layer step of 5 copies on a 2-core CPU:
-        about a third less time; tests/test_seeds.py: batched equals separate runs)."""
-        p = self._part(part)
-        layers = [module] if isinstance(module, nn.Linear) else list(module)
-        for i, m in enumerate(layers):
-            if isinstance(m, nn.Flatten):
-                x = x.flatten(1) if shared else x.flatten(2)
-            elif isinstance(m, nn.Linear):
-                w, b = (p["weight"], p["bias"]) if m is module else (p[f"{i}.weight"], p[f"{i}.bias"])
-                if shared:  # one batch for every copy: (B, in) against (N, out, in)
-                    x, shared = torch.matmul(x, w.transpose(1, 2)) + b[:, None, :], False
-                else:
-                    x = torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
-            else:
-                x = torch.relu(x)
-        return x
+        return call(getattr(self.template[0], part), self._part(part), x, shared)
 
     def body(self, x, shared=False):
         """x: (N, B, ...) one batch per copy, or (B, ...) with shared=True -> (N, B, latent)."""
@@ -96,3 +101,35 @@ class BatchedNet(nn.Module):
             p.copy_(getattr(self, name.replace(".", "__"))[i])
         return net.to(next(self.parameters()).device)
 
+
+
+class Stacked:
+    """Plain Nets run as one batched model, each keeping its own parameters (leaves) and so its own
+    optimizer: their parameters are stacked when it is made, and autograd carries each copy's
+    gradient back to its own net, so make one per step. For runs that stop at different steps
+    (clviz/experiments/cohort.py): a run that stopped is simply left out of the next stack,
+    untouched by the others' steps, its optimizer (step counter included) its own."""
+    batched = True
+
+    def __init__(self, nets: list[Net]):
+        self.template, self.n_copies = nets[0], len(nets)
+        own = [dict(n.named_parameters()) for n in nets]
+        self.p = {name: torch.stack([o[name] for o in own]) for name in own[0]}
+
+    def _part(self, part):
+        return {n[len(part) + 1:]: p for n, p in self.p.items() if n.startswith(part + ".")}
+
+    def body(self, x, shared=False):
+        return call(self.template.body, self._part("body"), x, shared)
+
+    def head(self, h):
+        return call(self.template.head, self._part("head"), h, False)
+
+    def head_frozen(self, h):
+        p = self._part("head")
+        return torch.baddbmm(p["bias"].detach()[:, None, :], h, p["weight"].detach().transpose(1, 2))
+
+    def __call__(self, x, return_latent=False, shared=False):
+        h = self.body(x, shared)
+        z = self.head(h)
+        return (z, h) if return_latent else z

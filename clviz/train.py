@@ -1,4 +1,5 @@
-"""The one training loop (`train_task`) and the class-incremental driver around it.
+"""The one training loop (`train_task`) and the class-incremental driver around it. (Savings
+trains its many runs to a criterion side by side instead: clviz/experiments/cohort.py.)
 
 `run_sequential` trains the tasks in order and reports what happens through events:
     {"event": "task_start", "task": k, "classes": [...]}
@@ -22,6 +23,7 @@ from . import metrics
 from .data import get_batch, shuffled
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adadelta")
+STATELESS = ("sgd",)  # optimizers with no state (plain SGD): resetting it at a task boundary changes nothing
 # On CUDA the optimizers are made capturable (for the CUDA graph of a step); torch warns when such
 # an optimizer steps outside a graph, which the warm-up before a capture does on purpose.
 warnings.filterwarnings("ignore", message="This instance was constructed with capturable=True")

@@ -7,9 +7,9 @@ step is made once a run. These run the warm-up on the CPU (the CUDA stream calls
 no-ops, the capture made to fail), against a run that never tried.
 
 On a CUDA machine (marked `gpu`, skipped elsewhere): the captured step trains to the eager
-path's accuracies for every optimizer, with and without BatchNorm, and with seeds batched; savings'
-criterion read late gives the step counts of a read at every check; batched probes give each
-copy's own.
+path's accuracies for every optimizer, with and without BatchNorm, and with seeds batched; batched
+probes give each copy's own. (Savings no longer trains through train_task: its cohort reads every
+check, tests/test_savings_batched.py.)
 """
 import contextlib
 
@@ -178,20 +178,6 @@ def test_probe_on_cuda_equals_the_cpu_within_noise():
     assert "notice" not in cuda
     assert cuda["joint_acc"] == pytest.approx(cpu["joint_acc"], abs=0.03)
     assert cuda["sequential_acc"] == pytest.approx(cpu["sequential_acc"], abs=0.05)
-
-
-@gpu
-@pytest.mark.gpu
-def test_savings_read_late_on_cuda_equals_read_at_every_check(monkeypatch):
-    """On CUDA the criterion is read every READ_EVERY steps; read at every check instead (as on a
-    CPU), the step counts are the same and the curves equal within float rounding."""
-    kw = dict(optimizers=("sgd", "adam"), seeds=1, per_class=60)
-    late = experiments.run(experiments.make("savings", **kw), device="cuda", use_cache=False)
-    monkeypatch.setattr(train, "READ_EVERY", {})
-    every = experiments.run(experiments.make("savings", **kw), device="cuda", use_cache=False)
-    for a, b in zip(late["rows"], every["rows"]):
-        assert (a["steps_first"], a["steps_relearn"], a["steps_joint_after"]) == \
-               (b["steps_first"], b["steps_relearn"], b["steps_joint_after"])
 
 
 @gpu

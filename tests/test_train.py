@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from clviz import data as D
-from clviz import experiments, metrics, models, train
+from clviz import metrics, models, train
 from clviz.losses import make_loss
 from clviz.train import (OPTIMIZERS, TrainingError, evaluate, generators, make_optimizer, order, run_sequential,
                          train_task)
@@ -173,15 +173,3 @@ def test_a_stop_read_late_is_rewound_exactly(opt, monkeypatch):
                     list(m25.parameters()) + [v for s in o25.state.values() for v in s.values()]):
         assert torch.equal(a, b)
     assert torch.equal(g, g25)
-
-
-def test_savings_read_late_equals_read_at_every_check(monkeypatch):
-    """The whole savings experiment with its criterion read every 25 steps (as on a GPU): the same
-    step counts, traces and curves as read at every check."""
-    kw = dict(optimizers=("sgd", "adam"), seeds=1, per_class=60)
-    every = experiments.run(experiments.make("savings", **kw), device="cpu", use_cache=False)
-    monkeypatch.setattr(train, "READ_EVERY", {"cpu": 25})
-    late = experiments.run(experiments.make("savings", **kw), device="cpu", use_cache=False)
-    drop = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "created")}  # noqa: E731
-    assert drop(late) == drop(every)
-    assert any(s % 25 for row in every["rows"] for s in row["steps_first"])  # stops between reads did happen

@@ -2,11 +2,12 @@
 a criterion when each task is first learned, when task 1 is relearned after all tasks, and when
 the joint problem is reached from the sequential end state (against from scratch); and the
 gradient norm and weight change while task 2 overwrites task 1. Several seeds: one run per seed
-(each stops at its own step), rows averaged."""
+(each stops at its own step), rows averaged. All runs of a phase train at once, each exactly as
+alone (clviz/experiments/cohort.py); plain SGD has no state, so its reset row is its no-reset run."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 import torch
 
@@ -14,8 +15,9 @@ from .. import metrics, report
 from ..config import MAX_SEEDS, Config
 from ..knobs import knob, override
 from ..losses import make_loss
-from ..train import OPTIMIZERS, make_optimizer, train_task
-from .common import Experiment, Phase, all_classes, new_model
+from ..train import OPTIMIZERS, STATELESS, make_optimizer
+from .cohort import Run, to_criterion
+from .common import Experiment, Phase, all_classes, new_net
 
 
 @dataclass(frozen=True)
@@ -34,30 +36,7 @@ class SavingsConfig(Config):
     # missing from lrs runs at lr
 
 
-CE = make_loss("ce")  # one loss function for every phase: a run's step is made (and captured) once per optimizer
-
-
-def to_criterion(cfg, model, opt, x, y, gen, criterion, on_step=None, trace=None):
-    """Steps until the accuracy on (at most) cfg.check_n of the training samples reaches
-    `criterion`; with `trace`, the [step, accuracy] of every check, from step 0 on.
-    A check is a forward pass and a compare on the device; the loop reads the outcome every
-    few steps on a GPU (train.Stop), and the trace once, at the end."""
-    xs, ys = x[:cfg.check_n], y[:cfg.check_n]
-    checks = []  # (step, accuracy on the device)
-
-    def reached(m, step):
-        acc = (metrics.forward_all(m, xs)[0].argmax(1) == ys).float().mean()
-        checks.append((step, acc))
-        return acc.double() >= criterion  # (in float64, as the number read back was compared before)
-
-    if trace is not None:
-        reached(model, 0)
-    steps = train_task(model, opt, x, y, CE, batch_size=cfg.batch_size, gen=gen, epochs=None,
-                       max_steps=cfg.max_steps, until=reached, check_every=cfg.check_every, on_step=on_step)
-    if trace is not None:
-        kept = [(s, a) for s, a in checks if s <= steps]  # (checks past the stop, before a read, are dropped)
-        trace += [[s, round(a, 4)] for (s, _), a in zip(kept, torch.stack([a for _, a in kept]).tolist())]
-    return steps
+CE = make_loss("ce")  # one loss function for every phase
 
 
 def drift(model, trace):
@@ -70,7 +49,7 @@ def drift(model, trace):
         norms.append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())))
         changes.append((torch.cat([p.detach().flatten() for p in model.parameters()]) - w0).norm())
 
-    def read(steps):  # (steps taken past the stop, before the loop read it, are dropped)
+    def read(steps):
         if norms:
             trace["grad_norm"], trace["weight_change"] = torch.stack([torch.stack(norms[:steps]),
                                                                       torch.stack(changes[:steps])]).tolist()
@@ -78,75 +57,130 @@ def drift(model, trace):
     return hook
 
 
-def scratch_phase(cfg, data, tasks, name, lr) -> Phase:
-    """Steps to the joint criterion from a fresh network (one unit)."""
-    def run(emit):
-        model = new_model(cfg, data, seed_offset=1)
-        steps = to_criterion(cfg, model, make_optimizer(name, model.parameters(), lr), *data.subset(all_classes(tasks)),
-                             torch.Generator().manual_seed(cfg.seed), cfg.joint_criterion)
-        emit({"event": "tick", "phase": "joint from scratch", "steps": steps})
-        return steps
-    return Phase(f"{name}_scratch", 1, run)
+def settings(cfg):
+    """(optimizer, reset) of every row. A stateless optimizer's reset row is its no-reset run (the
+    same run step for step): trained once, reported twice, marked `no_state`."""
+    return [(name, reset) for name in cfg.optimizers for reset in (False, True)]
 
 
-def setting_phase(cfg, data, tasks, name, lr, reset) -> Phase:
-    """Learn each task to the criterion, then from the end state relearn task 1 and reach the
-    joint criterion (one unit per task, one for relearning, one for the joint)."""
-    def run(emit):
-        gen = torch.Generator().manual_seed(cfg.seed)
-        model = new_model(cfg, data)
-        opt = make_optimizer(name, model.parameters(), lr)
-        first, curves = [], {"grad_norm": [], "weight_change": []}
-        conv = {"first": [], "relearn": []}  # accuracy on task 1 per check
-        xs_ys = [data.subset(t) for t in tasks]
-        for k, (x, y) in enumerate(xs_ys):
-            if reset and k > 0:
-                opt = make_optimizer(name, model.parameters(), lr)
-            hook = drift(model, curves) if k == 1 else None
-            first.append(to_criterion(cfg, model, opt, x, y, gen, cfg.criterion, hook, conv["first"] if k == 0 else None))
-            if hook is not None:
-                hook.read(first[-1])
-            emit({"event": "tick", "task": k, "phase": f"learn task {k + 1}", "steps": first[-1]})
-        end = copy.deepcopy((model.state_dict(), opt.state_dict()))
+def key(name, reset):
+    return f"{name}{'_reset' if reset else ''}"
 
-        def branch():  # a copy of the end state; the optimizer's state kept unless it is reset
-            m = new_model(cfg, data)
-            m.load_state_dict(end[0])
-            o = make_optimizer(name, m.parameters(), lr)
-            if not reset:
-                o.load_state_dict(copy.deepcopy(end[1]))
-            return m, o
 
-        relearn = to_criterion(cfg, *branch(), *xs_ys[0], gen, cfg.criterion, trace=conv["relearn"])
-        emit({"event": "tick", "task": 0, "phase": "relearn task 1", "steps": relearn})
-        joint_after = to_criterion(cfg, *branch(), *data.subset(all_classes(tasks)), gen, cfg.joint_criterion)
-        emit({"event": "tick", "phase": "joint after sequential", "steps": joint_after})
-        row = {"optimizer": name, "lr": lr, "reset": reset, "steps_first": first, "steps_relearn": relearn,
-               "savings": metrics.savings(first[0], relearn), "steps_joint_after": joint_after}
-        return row, curves, conv
-    return Phase(f"{name}{'_reset' if reset else ''}", len(tasks) + 2, run)
+@dataclass(eq=False)
+class Setting:
+    """One run of a (optimizer, reset) setting with one seed, through all its phases."""
+    name: str
+    reset: bool
+    seed: int
+    lr: float
+    run: Run
+    first: list = field(default_factory=list)
+    curves: dict = field(default_factory=lambda: {"grad_norm": [], "weight_change": []})
+    conv: dict = field(default_factory=lambda: {"first": [], "relearn": []})
+    nets: dict = field(default_factory=dict)  # the network at the end of each phase (tests read them)
+
+
+def units(cfg, tasks):
+    """Progress units: a tick per run per phase (tasks, relearn, joint) and per scratch run."""
+    runs = len(trained(cfg)) * cfg.seeds
+    return runs * (len(tasks) + 2) + len(cfg.optimizers) * cfg.seeds
+
+
+def trained(cfg):
+    """The settings that are trained: all but a stateless optimizer's reset."""
+    return [(n, r) for n, r in settings(cfg) if not (r and n in STATELESS)]
+
+
+def train_all(cfg, data, tasks, emit=lambda ev: None, only=None):
+    """Every (optimizer, reset) x seed run and every optimizer x seed run from scratch, phase by
+    phase, all runs of a phase at once (cohort.to_criterion): each exactly as alone. `only`: the
+    (optimizer, reset, seed) runs to train (tests train each alone). Returns (settings, scratch):
+    Setting records, and {(optimizer, seed): (steps, net)}."""
+    lrs = dict(cfg.lrs)
+    seeds = [cfg.seed + i for i in range(cfg.seeds)]
+    crit = dict(batch_size=cfg.batch_size, max_steps=cfg.max_steps, check_n=cfg.check_n, check_every=cfg.check_every)
+    xs_ys = [data.subset(t) for t in tasks]
+    joint = data.subset(all_classes(tasks))
+    runs = []
+    for name, reset in trained(cfg):
+        for s in seeds:
+            if only is None or (name, reset, s) in only:
+                net = new_net(cfg, data, s)
+                lr = lrs.get(name, cfg.lr)
+                runs.append(Setting(name, reset, s, lr, Run(net, make_optimizer(name, net.parameters(), lr),
+                                                            torch.Generator().manual_seed(s), key(name, reset))))
+
+    def tick(phase, task=None):
+        def on_stop(r):  # "run": the setting (the page's live table lists phases by setting)
+            emit({"event": "tick", "run": r.name, **({"task": task} if task is not None else {}),
+                  "phase": "joint from scratch" if r.name.endswith("_scratch") else phase, "steps": r.steps})
+        return on_stop
+
+    first = cfg.seed
+    for k, (x, y) in enumerate(xs_ys):
+        hooks = {}
+        for st in runs:
+            r = st.run
+            if st.reset and k > 0:
+                r.opt = make_optimizer(st.name, r.net.parameters(), st.lr)
+            r.trace = st.conv["first"] if k == 0 and st.seed == first else None
+            r.on_step = hooks[st] = drift(r.net, st.curves) if k == 1 and st.seed == first else None
+        to_criterion([st.run for st in runs], x, y, CE, cfg.criterion, **crit, on_stop=tick(f"learn task {k + 1}", k))
+        for st in runs:
+            st.first.append(st.run.steps)
+            if hooks[st] is not None:
+                hooks[st].read(st.run.steps)
+    end = {st: copy.deepcopy((st.run.net, st.run.opt.state_dict())) for st in runs}
+
+    def branch(st, trace=None):  # a copy of the end state; the optimizer's state kept unless it is reset
+        net = copy.deepcopy(end[st][0])
+        opt = make_optimizer(st.name, net.parameters(), st.lr)
+        if not st.reset:
+            opt.load_state_dict(copy.deepcopy(end[st][1]))
+        return Run(net, opt, st.run.gen, st.run.name, trace)  # the data order goes on from where it was
+
+    for st in runs:
+        st.nets["end"] = end[st][0]
+    relearn = {st: branch(st, st.conv["relearn"] if st.seed == first else None) for st in runs}
+    to_criterion(list(relearn.values()), *xs_ys[0], CE, cfg.criterion, **crit, on_stop=tick("relearn task 1", 0))
+    after = {st: branch(st) for st in runs}
+    scratch = {}
+    for name in cfg.optimizers:
+        for s in seeds:
+            if only is None or any((name, s) == (o[0], o[2]) for o in only):
+                net = new_net(cfg, data, s + 1)  # a fresh network: not the sequential runs' start
+                scratch[name, s] = Run(net, make_optimizer(name, net.parameters(), lrs.get(name, cfg.lr)),
+                                       torch.Generator().manual_seed(s), f"{name}_scratch")
+    to_criterion(list(after.values()) + list(scratch.values()), *joint, CE, cfg.joint_criterion, **crit,
+                 on_stop=tick("joint after sequential"))
+    for st in runs:
+        st.steps_relearn, st.steps_joint_after = relearn[st].steps, after[st].steps
+        st.nets["relearn"], st.nets["joint"] = relearn[st].net, after[st].net
+    return runs, {k: (r.steps, r.net) for k, r in scratch.items()}
 
 
 def run(cfg: SavingsConfig, data, tasks, rep):
-    lrs = dict(cfg.lrs)
-    groups = [(replace(cfg, seeds=1, seed=cfg.seed + i), name) for i in range(cfg.seeds) for name in cfg.optimizers]
-    parts = rep.run([p for c, name in groups for p in (
-        scratch_phase(c, data, tasks, name, lrs.get(name, cfg.lr)),
-        *(setting_phase(c, data, tasks, name, lrs.get(name, cfg.lr), reset) for reset in (False, True)))])
+    [(runs, scratch)] = rep.run([Phase("savings", units(cfg, tasks), lambda emit: train_all(cfg, data, tasks, emit))])
+    done = {(st.name, st.reset, st.seed): st for st in runs}
     rows = {}  # per seed, in the order of the optimizers, no reset then reset
     curves, convergence = {}, {}  # of the first seed
-    for g, (c, name) in enumerate(groups):
-        scratch, *settings = parts[3 * g:3 * g + 3]
-        for reset, (row, curve, conv) in zip((False, True), settings):
-            steps = row["steps_first"] + [row["steps_relearn"], row["steps_joint_after"], scratch]
-            rows.setdefault(c.seed, []).append({**row, "steps_joint_scratch": scratch,
-                                                "hit_max_steps": max(steps) >= cfg.max_steps})
-            if c.seed == cfg.seed:
-                curves[f"{name}{'_reset' if reset else ''}"], convergence[f"{name}{'_reset' if reset else ''}"] = curve, conv
+    for s in (cfg.seed + i for i in range(cfg.seeds)):
+        for name, reset in settings(cfg):
+            st = done[name, reset and name not in STATELESS, s]
+            steps_scratch = scratch[name, s][0]
+            row = {"optimizer": name, "lr": st.lr, "reset": reset, "steps_first": st.first,
+                   "steps_relearn": st.steps_relearn, "savings": metrics.savings(st.first[0], st.steps_relearn),
+                   "steps_joint_after": st.steps_joint_after, "steps_joint_scratch": steps_scratch}
+            steps = st.first + [st.steps_relearn, st.steps_joint_after, steps_scratch]
+            rows.setdefault(s, []).append({**row, "hit_max_steps": max(steps) >= cfg.max_steps,
+                                           **({"no_state": True} if name in STATELESS else {})})
+            if s == cfg.seed:
+                curves[key(name, reset)], convergence[key(name, reset)] = st.curves, st.conv
     merged = [metrics.mean_std(list(r)) for r in zip(*rows.values())]
-    for row, runs in zip(merged, zip(*rows.values())):
-        row["hit_max_steps"] = any(x["hit_max_steps"] for x in runs)
-        row["savings_runs"] = [x["savings"] for x in runs]
+    for row, runs_ in zip(merged, zip(*rows.values())):
+        row["hit_max_steps"] = any(x["hit_max_steps"] for x in runs_)
+        row["savings_runs"] = [x["savings"] for x in runs_]
         row["clear_of_noise"] = clear_of_noise(row["savings_runs"])
     return {"rows": merged, "task2_curves": curves, "convergence": convergence}
 
@@ -166,7 +200,8 @@ def table(r) -> str:
     ref, name = report.reference(r)
     notes = ref.get("savings", {})
     noise = {True: "yes", False: "no", None: "?"}
-    rows = [(x["optimizer"], x["lr"], "yes" if x["reset"] else "no", x["steps_first"][0], x["steps_relearn"],
+    reset = {(False, False): "no", (True, False): "yes", (False, True): "no", (True, True): "yes (no state: = no)"}
+    rows = [(x["optimizer"], x["lr"], reset[x["reset"], bool(x.get("no_state"))], x["steps_first"][0], x["steps_relearn"],
              report.cell(x, "savings"), noise[x.get("clear_of_noise")], notes.get(x["optimizer"], (None, None))[x["reset"]],
              x["steps_joint_after"], x["steps_joint_scratch"], "!" if x["hit_max_steps"] else "")
             for x in r["rows"]]
