@@ -143,12 +143,19 @@ class JobQueue:
         return self.jobs.get(key)
 
     def submit(self, cfg, device: str, owner: str = "") -> Job:
-        """The job for (cfg, device): the one queued or running, or a new one at the end of the queue."""
+        """The job for (cfg, device): the one queued or running, or a new one at the end of the queue.
+        A new one is first checked against the dataset's metadata (experiments.check: the server
+        never loads the data, the worker does); bad settings raise DataError with the message."""
         key = f"{store.key(cfg)}@{device}"
         with self.lock:
             job = self.jobs.get(key)
             if job is not None and job.status in ACTIVE:
                 return job  # the same config from any session joins it
+        experiments.check(cfg, device)  # outside the lock: it may unpack a .gz once (data._stage)
+        with self.lock:
+            job = self.jobs.get(key)
+            if job is not None and job.status in ACTIVE:
+                return job
             if owner and sum(j.owner == owner for j in self.running + list(self.pending)) >= self.max_per_owner:
                 raise QueueFull(f"You already have {self.max_per_owner} runs queued or training: wait for one "
                                 f"to finish, or cancel one.")

@@ -301,8 +301,7 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
     job = q.get(st.session_state.get(slot, ""))
     active = job is not None and job.status in jobs.ACTIVE
     if b1.button(train_label, type="primary", disabled=cfg is None or active, key=f"{page}_train"):
-        try:  # check the settings against the data first, so the message stands by the button
-            experiments.prepare(cfg, device)
+        try:  # the queue checks the settings against the data's metadata: the message stands by the button
             job = q.submit(cfg, device, owner=session_id())
         except (D.DataError, ValueError, jobs.QueueFull) as e:
             st.error(str(e))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from clviz import data as D
 from clviz import experiments, jobs, store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,9 +123,10 @@ def test_worker_killed_mid_run_fails_the_job_with_a_message(q):
     assert wait(q.submit(quick(0, epochs=20), "cpu")).status == "done"  # the next press retries
 
 
-def test_bad_settings_come_back_as_a_message(q):
-    j = wait(q.submit(quick(0, batch_size=5000), "cpu"))
-    assert j.status == "error" and "larger than task 1" in j.error
+def test_bad_settings_are_refused_at_submit_with_the_message(q):
+    with pytest.raises(D.DataError, match="larger than task 1"):  # checked on the labels, before any worker
+        q.submit(quick(0, batch_size=5000), "cpu")
+    assert q.active() == 0
 
 
 SERVER = """

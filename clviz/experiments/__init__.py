@@ -14,7 +14,7 @@ import warnings
 import torch
 
 from .. import data as D
-from .. import plugin, store
+from .. import meta, plugin, store
 from ..config import Config, build, to_dict, validate
 from ..device import resolve
 from ..train import EagerFallback, TrainingError
@@ -44,6 +44,17 @@ def get(name: str) -> Experiment:
 def make(name: str, **kw) -> Config:
     """The config of experiment `name` from loose values (CLI, widgets, URLs); unknown keys are an error."""
     return build(get(name).config, **kw)
+
+
+def check(cfg: Config, device: str):
+    """Validate `cfg` as `prepare` does, from the dataset's metadata alone (clviz/meta.py): what the
+    server does before it queues a job, holding kilobytes where `prepare` holds the whole dataset.
+    Returns the tasks. A dataset not on disk yet, which the worker may download, is checked
+    against its classes only; the worker validates it against the data."""
+    m = meta.describe(cfg.dataset, cfg.data_dir or None)
+    n = m.num_classes if m is not None else D.NUM_CLASSES[cfg.dataset]
+    counts = m.train_counts if m is not None else dict.fromkeys(range(n), float("inf"))
+    return validate(cfg, n, counts, device)
 
 
 def prepare(cfg: Config, device: str):
