@@ -29,6 +29,7 @@ import torch
 from . import data as D
 from . import experiments, plugin, store
 from .config import to_dict
+from .device import THREADS
 from .train import TrainingError
 
 ACTIVE = ("queued", "running")
@@ -43,13 +44,13 @@ class QueueFull(RuntimeError):
 def default_workers(device: str, cores: int | None = None) -> tuple[int, int]:
     """(jobs at once, threads per job). On a CPU one core stays with the server and the browsers,
     which redraw the live charts (on 2 cores: the probe on Fashion-MNIST took 42.8 s in the app
-    with 2 threads, 36.5 s with 1); small MLPs gain little past 2-3 threads, so the cores go to
-    more jobs. On a GPU two jobs keep it busy while each one's host side waits."""
+    with 2 threads, 36.5 s with 1); every CPU job runs at device.THREADS (one config, one
+    result), so the other cores go to more jobs, at most 4 (each holds its dataset: CIFAR-100
+    is 1.2 GB). On a GPU two jobs keep it busy while each one's host side waits."""
     cores = cores or os.cpu_count() or 2
     if device != "cpu":
         return 2, max(1, min(4, (cores - 1) // 2))
-    workers = max(1, min(4, (cores - 1) // 2))
-    return workers, max(1, (cores - 1) // workers)
+    return max(1, min(4, cores - 1)), THREADS
 
 
 class Job:

@@ -171,5 +171,5 @@ def test_server_killed_mid_queue_keeps_finished_results_and_no_half_written_one(
 
 def test_default_workers_leave_a_core_to_the_server():
     assert jobs.default_workers("cpu", cores=2) == (1, 1)
-    assert jobs.default_workers("cpu", cores=16) == (4, 3)
+    assert jobs.default_workers("cpu", cores=16) == (4, 1)  # every CPU job at device.THREADS
     assert jobs.default_workers("cuda", cores=16) == (2, 4)

@@ -16,7 +16,7 @@ import torch
 from .. import data as D
 from .. import meta, plugin, store
 from ..config import Config, build, to_dict, validate
-from ..device import resolve
+from ..device import THREADS, resolve
 from ..train import EagerFallback, TrainingError
 from . import boundaries, cifar, depth, losses, probe, remedies, savings, sparsity
 from .common import Experiment, Reporter, cap_per_class, validation_split
@@ -74,6 +74,7 @@ def run(cfg: Config, device: str = "auto", on_event=None, use_cache: bool = True
     device, notice = resolve(device)
     if use_cache and (hit := store.load(cfg)) is not None:
         return {**hit, "cached": True}
+    torch.set_num_threads(THREADS)  # the one policy, app and CLI alike (clviz/device.py): one config, one result
     data, tasks = prepare(cfg, device)
     rep = Reporter(on_event)
     t0 = time.perf_counter()
