@@ -81,6 +81,9 @@ def parser():
                             description=f"{exp.title}: every knob of {exp.config.__name__}, with its default.")
         _where(e)
         e.add_argument("--json", help="write the result as JSON to this file")
+        e.add_argument("--max-job-s", dest="max_job_s", type=float, metavar="S",
+                       help="refuse the run if its estimate is over S seconds (default: no cap; the app's server "
+                            "caps at $CLVIZ_MAX_JOB_S, 120 unless set)")
         e.add_argument("--export", metavar="DIR", help="write the tables as CSV and the charts as PNG, SVG and "
                        "offline HTML under DIR, as the page's zip (needs altair and vl-convert-python)")
         helps = help_of(exp.config)
@@ -126,7 +129,7 @@ def parser():
     return p
 
 
-CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "export", "out", "plugins", "vary", "set", "backend",
+CLI_ONLY = ("max_job_s", "cmd", "experiment", "device", "no_cache", "json", "export", "out", "plugins", "vary", "set", "backend",
             "tune_method", "holdout")
 
 
@@ -142,6 +145,10 @@ def plugin_dirs(argv) -> list[str]:
 
 
 def _run(cfg, a):
+    if a.max_job_s is not None and resolve(a.device)[0] == "cpu":  # asked for: the server's cap (clviz/cost.py)
+        from . import cost
+        if why := cost.over_cap(experiments.size(cfg), a.max_job_s or None):
+            raise DataError(why)
     result = experiments.run(cfg, device=a.device, on_event=Progress(cfg.experiment), use_cache=not a.no_cache)
     more = result.get("notice", "").replace(resolve(a.device)[1] or "", "").strip()  # the device's: said already
     if more and not result.get("cached"):

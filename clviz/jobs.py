@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from . import data as D
-from . import experiments, plugin, store
+from . import cost, experiments, plugin, store
 from .config import to_dict
 from .device import THREADS
 from .train import TrainingError
@@ -39,6 +39,10 @@ ENV_TO_WORKER = ("CLVIZ_OFFLINE", "CLVIZ_DATA_DIR", "CLVIZ_CACHE_MB", "CLVIZ_PLU
 
 class QueueFull(RuntimeError):
     """A submit refused: the owner has enough jobs waiting, or the queue is full. Says what to do."""
+
+
+class TooLarge(QueueFull):
+    """A submit refused before it runs: its estimated cost is over the server's cap (clviz/cost.py)."""
 
 
 def default_workers(device: str, cores: int | None = None) -> tuple[int, int]:
@@ -117,8 +121,12 @@ def _work(knobs, device, threads, settings, conn):
 
 
 class JobQueue:
-    def __init__(self, workers: int = 1, threads: int = 1, max_per_owner: int = 2, max_queued: int = 64):
+    def __init__(self, workers: int = 1, threads: int = 1, max_per_owner: int = 2, max_queued: int = 64,
+                 max_job_s: float | None = None):
+        """`max_job_s`: refuse a job whose estimate is over it (None: no cap; the app's server passes
+        cost.cap_s(), from $CLVIZ_MAX_JOB_S)."""
         self.workers, self.threads, self.max_per_owner, self.max_queued = workers, threads, max_per_owner, max_queued
+        self.max_job_s = max_job_s
         self.jobs: dict[str, Job] = {}
         self.pending: collections.deque[Job] = collections.deque()
         self.running: list[Job] = []
@@ -153,6 +161,8 @@ class JobQueue:
             if job is not None and job.status in ACTIVE:
                 return job  # the same config from any session joins it
         experiments.check(cfg, device)  # outside the lock: it may unpack a .gz once (data._stage)
+        if device == "cpu" and (why := cost.over_cap(experiments.size(cfg), self.max_job_s)):
+            raise TooLarge(why)  # (the estimate is calibrated on this machine's CPU: a GPU's jobs are not capped)
         with self.lock:
             job = self.jobs.get(key)
             if job is not None and job.status in ACTIVE:

@@ -14,7 +14,7 @@ import warnings
 import torch
 
 from .. import data as D
-from .. import meta, plugin, store
+from .. import cost, meta, plugin, store
 from ..config import Config, build, to_dict, validate
 from ..device import THREADS, resolve
 from ..train import EagerFallback, TrainingError
@@ -55,6 +55,13 @@ def check(cfg: Config, device: str):
     n = m.num_classes if m is not None else D.NUM_CLASSES[cfg.dataset]
     counts = m.train_counts if m is not None else dict.fromkeys(range(n), float("inf"))
     return validate(cfg, n, counts, device)
+
+
+def size(cfg: Config) -> cost.Estimate:
+    """The config's estimated cost on this machine (clviz/cost.py), from its data's metadata: the
+    files on disk, or the published sizes of a dataset the worker will download."""
+    m = meta.describe(cfg.dataset, cfg.data_dir or None) or meta.standard(cfg.dataset)
+    return cost.estimate(cfg, m, THREADS)
 
 
 def prepare(cfg: Config, device: str):
