@@ -145,7 +145,7 @@ def plugin_dirs(argv) -> list[str]:
 
 
 def _run(cfg, a):
-    if a.max_job_s is not None and resolve(a.device)[0] == "cpu":  # asked for: the server's cap (clviz/cost.py)
+    if getattr(a, "max_job_s", None) is not None and resolve(a.device)[0] == "cpu":  # asked for: the server's cap (clviz/cost.py)
         from . import cost
         if why := cost.over_cap(experiments.size(cfg), a.max_job_s or None):
             raise DataError(why)
