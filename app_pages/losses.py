@@ -1,7 +1,7 @@
 """Loss Variants: which part of cross-entropy does the forgetting?"""
 import streamlit as st
 
-from clviz import charts, data, ui
+from clviz import charts, data, meta, ui
 from clviz.experiments.losses import notes_beside
 
 st.title("Loss variants")
@@ -40,8 +40,8 @@ def result_view(r):
                      format_func=lambda j: f"#{ex['index'][j]} (class {ex['label'][j]})")
     c1, c2 = st.columns([1, 5])
     try:
-        d = data.load(r["config"]["dataset"], r["config"]["data_dir"] or None, download=False)
-        c1.image(d.image(ex["index"][i]), caption=f"class {ex['label'][i]}", width=120)
+        img = meta.test_image(r["config"]["dataset"], r["config"]["data_dir"] or None, ex["index"][i])
+        c1.image(img, caption=f"class {ex['label'][i]}", width=120)
     except data.DataError:
         c1.caption("(image unavailable: dataset not on disk)")
     with c2:

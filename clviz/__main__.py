@@ -78,6 +78,9 @@ def parser(spec: dict):
                             description=f"{exp['title']}: every knob of {exp['config']}, with its default.")
         _where(e, spec)
         e.add_argument("--json", help="write the result as JSON to this file")
+        e.add_argument("--max-job-s", dest="max_job_s", type=float, metavar="S",
+                       help="refuse the run if its estimate is over S seconds (default: no cap; the app's server "
+                            "caps at $CLVIZ_MAX_JOB_S, 120 unless set)")
         e.add_argument("--export", metavar="DIR", help="write the tables as CSV and the charts as PNG, SVG and "
                        "offline HTML under DIR, as the page's zip (needs altair and vl-convert-python)")
         for k in exp["knobs"]:
@@ -120,7 +123,7 @@ def parser(spec: dict):
     return p
 
 
-CLI_ONLY = ("cmd", "experiment", "device", "no_cache", "json", "export", "out", "plugins", "vary", "set", "backend",
+CLI_ONLY = ("max_job_s", "cmd", "experiment", "device", "no_cache", "json", "export", "out", "plugins", "vary", "set", "backend",
             "tune_method", "holdout")
 
 
@@ -137,7 +140,12 @@ def plugin_dirs(argv) -> list[str]:
 
 def _run(cfg, a):
     from . import experiments
+    from .data import DataError
     from .device import resolve
+    if getattr(a, "max_job_s", None) is not None and resolve(a.device)[0] == "cpu":  # asked for: the server's cap (clviz/cost.py)
+        from . import cost
+        if why := cost.over_cap(experiments.size(cfg), a.max_job_s or None):
+            raise DataError(why)
     result = experiments.run(cfg, device=a.device, on_event=Progress(cfg.experiment), use_cache=not a.no_cache)
     more = result.get("notice", "").replace(resolve(a.device)[1] or "", "").strip()  # the device's: said already
     if more and not result.get("cached"):

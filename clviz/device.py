@@ -5,6 +5,15 @@ import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+# One config, one result: a CPU run's numbers depend on its thread count (a matmul's sums are
+# split, so added in another order: Remedies' SI probe was 0.9417 at 1 thread, 0.9361 at 2), and
+# the results store keys a run by its config alone. So every CPU run, in the app's workers and
+# on the CLI alike, trains at this one count (experiments.run sets it). One, because it is the
+# count every machine has, and it costs little here: the models are small MLPs, whose steps
+# gain little from a second thread, and a machine's cores go to jobs running side by side
+# (jobs.default_workers) and to seeds batched into one computation (--seeds).
+THREADS = 1
+
 
 def available() -> list[str]:
     out = ["cpu"]

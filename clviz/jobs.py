@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 
 from . import data as D
-from . import experiments, plugin, store
+from . import cost, experiments, plugin, store
 from .config import to_dict
+from .device import THREADS
 from .train import TrainingError
 
 ACTIVE = ("queued", "running")
@@ -40,16 +41,20 @@ class QueueFull(RuntimeError):
     """A submit refused: the owner has enough jobs waiting, or the queue is full. Says what to do."""
 
 
+class TooLarge(QueueFull):
+    """A submit refused before it runs: its estimated cost is over the server's cap (clviz/cost.py)."""
+
+
 def default_workers(device: str, cores: int | None = None) -> tuple[int, int]:
     """(jobs at once, threads per job). On a CPU one core stays with the server and the browsers,
     which redraw the live charts (on 2 cores: the probe on Fashion-MNIST took 42.8 s in the app
-    with 2 threads, 36.5 s with 1); small MLPs gain little past 2-3 threads, so the cores go to
-    more jobs. On a GPU two jobs keep it busy while each one's host side waits."""
+    with 2 threads, 36.5 s with 1); every CPU job runs at device.THREADS (one config, one
+    result), so the other cores go to more jobs, at most 4 (each holds its dataset: CIFAR-100
+    is 1.2 GB). On a GPU two jobs keep it busy while each one's host side waits."""
     cores = cores or os.cpu_count() or 2
     if device != "cpu":
         return 2, max(1, min(4, (cores - 1) // 2))
-    workers = max(1, min(4, (cores - 1) // 2))
-    return workers, max(1, (cores - 1) // workers)
+    return max(1, min(4, cores - 1)), THREADS
 
 
 class Job:
@@ -116,8 +121,12 @@ def _work(knobs, device, threads, settings, conn):
 
 
 class JobQueue:
-    def __init__(self, workers: int = 1, threads: int = 1, max_per_owner: int = 2, max_queued: int = 64):
+    def __init__(self, workers: int = 1, threads: int = 1, max_per_owner: int = 2, max_queued: int = 64,
+                 max_job_s: float | None = None):
+        """`max_job_s`: refuse a job whose estimate is over it (None: no cap; the app's server passes
+        cost.cap_s(), from $CLVIZ_MAX_JOB_S)."""
         self.workers, self.threads, self.max_per_owner, self.max_queued = workers, threads, max_per_owner, max_queued
+        self.max_job_s = max_job_s
         self.jobs: dict[str, Job] = {}
         self.pending: collections.deque[Job] = collections.deque()
         self.running: list[Job] = []
@@ -143,12 +152,21 @@ class JobQueue:
         return self.jobs.get(key)
 
     def submit(self, cfg, device: str, owner: str = "") -> Job:
-        """The job for (cfg, device): the one queued or running, or a new one at the end of the queue."""
+        """The job for (cfg, device): the one queued or running, or a new one at the end of the queue.
+        A new one is first checked against the dataset's metadata (experiments.check: the server
+        never loads the data, the worker does); bad settings raise DataError with the message."""
         key = f"{store.key(cfg)}@{device}"
         with self.lock:
             job = self.jobs.get(key)
             if job is not None and job.status in ACTIVE:
                 return job  # the same config from any session joins it
+        experiments.check(cfg, device)  # outside the lock: it may unpack a .gz once (data._stage)
+        if device == "cpu" and (why := cost.over_cap(experiments.size(cfg), self.max_job_s)):
+            raise TooLarge(why)  # (the estimate is calibrated on this machine's CPU: a GPU's jobs are not capped)
+        with self.lock:
+            job = self.jobs.get(key)
+            if job is not None and job.status in ACTIVE:
+                return job
             if owner and sum(j.owner == owner for j in self.running + list(self.pending)) >= self.max_per_owner:
                 raise QueueFull(f"You already have {self.max_per_owner} runs queued or training: wait for one "
                                 f"to finish, or cancel one.")

@@ -19,7 +19,7 @@ import streamlit as st
 
 from dataclasses import fields
 
-from . import charts, experiments, jobs, plugin, store
+from . import charts, cost, experiments, jobs, plugin, store
 from . import config as C
 from . import data as D
 from . import device as dev
@@ -40,8 +40,9 @@ def queue() -> jobs.JobQueue:
     with _queue_lock:
         if not _queue:
             workers, threads = jobs.default_workers(dev.resolve("auto")[0])
-            _queue.append(jobs.JobQueue(workers, threads))
-            threading.Thread(target=_queue[0].warm_up, daemon=True, name="clviz-warm-up").start()
+            _queue.append(jobs.JobQueue(workers, threads, max_job_s=cost.cap_s()))
+            warm = lambda: (_queue[0].warm_up(), cost.calibrate(dev.THREADS))  # the estimates' constants, before jobs load the CPU
+            threading.Thread(target=warm, daemon=True, name="clviz-warm-up").start()
         return _queue[0]
 
 
@@ -301,8 +302,7 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
     job = q.get(st.session_state.get(slot, ""))
     active = job is not None and job.status in jobs.ACTIVE
     if b1.button(train_label, type="primary", disabled=cfg is None or active, key=f"{page}_train"):
-        try:  # check the settings against the data first, so the message stands by the button
-            experiments.prepare(cfg, device)
+        try:  # the queue checks the settings against the data's metadata: the message stands by the button
             job = q.submit(cfg, device, owner=session_id())
         except (D.DataError, ValueError, jobs.QueueFull) as e:
             st.error(str(e))
@@ -318,6 +318,8 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
         st.page_link("app_pages/compare.py", label="Compare from these settings", icon=":material/compare_arrows:",
                      query_params={"compare_experiment": page, f"compare_set_{page}": compare_settings(cfg)})
     stored = None if active or cfg is None or (job is not None and job.cfg == cfg) else store.load(cfg)
+    if cfg is not None and device == "cpu" and not active and stored is None and (job is None or job.cfg != cfg):
+        size_line(cfg, q.max_job_s)  # a run that Train would start
     if stored is not None:  # a finished run of these very settings: back instantly, no training
         st.caption(f"Stored result for these settings (computed in {stored['seconds']:.1f} s on "
                    f"{stored['device']}). Change a setting and press {train_label} for a new run.")
@@ -331,6 +333,20 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
     else:
         st.info(f"Set the knobs and press **{train_label}**.")
     sync_url()
+
+
+def size_line(cfg, cap):
+    """The run's estimated cost, before Train ("about 12 s here"), and, over the server's cap, why
+    Train will be refused. Sized from the data's metadata (clviz/cost.py): no data is loaded."""
+    try:
+        est = experiments.size(cfg)
+    except D.DataError:  # (pressing Train says what is wrong with the data)
+        return
+    if why := cost.over_cap(est, cap):
+        st.warning(why)
+    else:
+        st.caption(f"This run: {est.text()} ({est.steps:,} optimiser steps)"
+                   + (f"; this server runs jobs of up to {cap:g} s." if cap else "."))
 
 
 AT_ONCE = 2  # cells of one session's grid in the queue at a time: a grid never holds the room's queue

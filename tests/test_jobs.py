@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from clviz import data as D
 from clviz import experiments, jobs, store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,9 +123,10 @@ def test_worker_killed_mid_run_fails_the_job_with_a_message(q):
     assert wait(q.submit(quick(0, epochs=20), "cpu")).status == "done"  # the next press retries
 
 
-def test_bad_settings_come_back_as_a_message(q):
-    j = wait(q.submit(quick(0, batch_size=5000), "cpu"))
-    assert j.status == "error" and "larger than task 1" in j.error
+def test_bad_settings_are_refused_at_submit_with_the_message(q):
+    with pytest.raises(D.DataError, match="larger than task 1"):  # checked on the labels, before any worker
+        q.submit(quick(0, batch_size=5000), "cpu")
+    assert q.active() == 0
 
 
 SERVER = """
@@ -169,5 +171,5 @@ def test_server_killed_mid_queue_keeps_finished_results_and_no_half_written_one(
 
 def test_default_workers_leave_a_core_to_the_server():
     assert jobs.default_workers("cpu", cores=2) == (1, 1)
-    assert jobs.default_workers("cpu", cores=16) == (4, 3)
+    assert jobs.default_workers("cpu", cores=16) == (4, 1)  # every CPU job at device.THREADS
     assert jobs.default_workers("cuda", cores=16) == (2, 4)

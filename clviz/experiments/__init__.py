@@ -14,9 +14,9 @@ import warnings
 import torch
 
 from .. import data as D
-from .. import plugin, store
+from .. import cost, meta, plugin, store
 from ..config import Config, build, to_dict, validate
-from ..device import resolve
+from ..device import THREADS, resolve
 from ..train import EagerFallback, TrainingError
 from . import boundaries, cifar, depth, losses, probe, remedies, savings, sparsity
 from .common import Experiment, Reporter, cap_per_class, validation_split
@@ -46,6 +46,24 @@ def make(name: str, **kw) -> Config:
     return build(get(name).config, **kw)
 
 
+def check(cfg: Config, device: str):
+    """Validate `cfg` as `prepare` does, from the dataset's metadata alone (clviz/meta.py): what the
+    server does before it queues a job, holding kilobytes where `prepare` holds the whole dataset.
+    Returns the tasks. A dataset not on disk yet, which the worker may download, is checked
+    against its classes only; the worker validates it against the data."""
+    m = meta.describe(cfg.dataset, cfg.data_dir or None)
+    n = m.num_classes if m is not None else D.NUM_CLASSES[cfg.dataset]
+    counts = m.train_counts if m is not None else dict.fromkeys(range(n), float("inf"))
+    return validate(cfg, n, counts, device)
+
+
+def size(cfg: Config) -> cost.Estimate:
+    """The config's estimated cost on this machine (clviz/cost.py), from its data's metadata: the
+    files on disk, or the published sizes of a dataset the worker will download."""
+    m = meta.describe(cfg.dataset, cfg.data_dir or None) or meta.standard(cfg.dataset)
+    return cost.estimate(cfg, m, THREADS)
+
+
 def prepare(cfg: Config, device: str):
     """Load the data for `cfg` (capped per class if asked) and validate the config against it."""
     data = D.load(cfg.dataset, cfg.data_dir or None, device)
@@ -63,6 +81,7 @@ def run(cfg: Config, device: str = "auto", on_event=None, use_cache: bool = True
     device, notice = resolve(device)
     if use_cache and (hit := store.load(cfg)) is not None:
         return {**hit, "cached": True}
+    torch.set_num_threads(THREADS)  # the one policy, app and CLI alike (clviz/device.py): one config, one result
     data, tasks = prepare(cfg, device)
     rep = Reporter(on_event)
     t0 = time.perf_counter()

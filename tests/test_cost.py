@@ -1,0 +1,92 @@
+"""Every job sized before it runs (clviz/cost.py, clviz/experiments/sizes.py): the counted steps
+are the steps a run takes; the server's cap refuses a large linked job on the page and in the
+queue, with the estimate and the cap. (Estimate against actual seconds: bench/estimate.py.)"""
+import pytest
+from streamlit.testing.v1 import AppTest
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from clviz import cost, experiments, jobs
+from clviz.device import THREADS
+from conftest import write_cifar100_root
+from test_app import APP, open_link
+
+HUGE = {"max_steps": 100_000, "seeds": 32}  # the issue's link: each value within its widget's range
+
+
+@pytest.fixture
+def steps_taken():
+    cost.calibrate(THREADS)  # (its own few steps, once per process, before the count starts)
+    n = [0]
+    handle = register_optimizer_step_post_hook(lambda *a: n.__setitem__(0, n[0] + 1))
+    yield n
+    handle.remove()
+
+
+SMALL = [("sparsity", {}), ("probe", {}), ("losses", {}), ("boundaries", {}), ("depth", {}),
+         ("remedies", {}), ("remedies", {"per_class": 7, "batch_size": 5, "memory": 3}),
+         ("savings", {"criterion": 1.0, "joint_criterion": 1.0, "max_steps": 12, "optimizers": ("sgd", "adam"),
+                      "lrs": (("sgd", 1e-7), ("adam", 1e-7))})]  # (a rate that cannot reach 1.0 in 12 steps)
+
+
+@pytest.mark.parametrize("name,kw", SMALL, ids=[f"{n}{'-' + '-'.join(k) if k else ''}" for n, k in SMALL])
+def test_the_estimate_counts_every_optimiser_step(name, kw, steps_taken):
+    """The counted steps are the steps the run takes, exactly (savings: with a criterion never
+    reached every phase runs to its give-up limit, and then its count is exact too)."""
+    cfg = experiments.make(name, **{"epochs": 2, "per_class": 30, "seeds": 2, **kw})
+    est = experiments.size(cfg)
+    experiments.run(cfg, "cpu", use_cache=False)
+    assert est.steps == steps_taken[0]
+    assert est.worst_steps == est.steps  # a run without a criterion: its worst case is its case
+
+
+def test_the_estimate_counts_cifar_on_real_format_files(tmp_path, steps_taken):
+    write_cifar100_root(tmp_path, n_train=1000, n_test=200)
+    cfg = experiments.make("cifar", data_dir=str(tmp_path), epochs=1, per_class=10, batch_size=16)
+    est = experiments.size(cfg)
+    experiments.run(cfg, "cpu", use_cache=False)
+    assert est.steps == steps_taken[0]
+    assert est.macs == 32 * 32 * 3 * 32 * 9 + 16 * 16 * 32 * 64 * 9 + 64 * 8 * 8 * 256 + 256 * 100  # the CNN's forward
+
+
+def test_the_cap_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(cost.CAP_ENV, raising=False)
+    assert cost.cap_s() == cost.DEFAULT_CAP_S == 120
+    monkeypatch.setenv(cost.CAP_ENV, "600")
+    assert cost.cap_s() == 600
+    monkeypatch.setenv(cost.CAP_ENV, "0")
+    assert cost.cap_s() is None  # lifted
+
+
+def test_the_queue_refuses_a_large_job_with_its_estimate_and_the_cap():
+    q = jobs.JobQueue(workers=0, max_job_s=120)  # (no worker: nothing accepted would start)
+    cfg = experiments.make("savings", **HUGE)
+    est = experiments.size(cfg)
+    with pytest.raises(jobs.TooLarge) as e:
+        q.submit(cfg, "cpu")
+    assert "cap of 120 s" in str(e.value) and f"{est.worst_steps:,} optimiser steps" in str(e.value)
+    assert "CLVIZ_MAX_JOB_S" in str(e.value) and q.active() == 0
+    # over the cap by its expected time alone (no criterion to miss)
+    big = experiments.make("remedies", epochs=200, seeds=32)
+    assert experiments.size(big).seconds > 120
+    with pytest.raises(jobs.TooLarge, match=r"would take about .* over the cap of 120 s"):
+        q.submit(big, "cpu")
+    # the defaults pass, and a queue without a cap (the CLI's choice) takes the large one
+    assert q.submit(experiments.make("savings"), "cpu").status == "queued"
+    assert jobs.JobQueue(workers=0).submit(cfg, "cpu").status == "queued"
+
+
+def test_the_page_shows_the_estimate_and_refuses_a_large_linked_job(monkeypatch):
+    from clviz import ui
+    monkeypatch.setattr(ui.queue(), "max_job_s", 120)  # the server's default (the queue is made once per process)
+    at = open_link("savings", savings_max_steps="100000", savings_seeds="32")
+    assert any("more than 10 times the cap of 120 s" in w.value for w in at.warning)  # said before Train
+    at.button(key="savings_train").click().run()
+    assert not at.exception
+    assert any("cap of 120 s" in e.value and "optimiser steps" in e.value for e in at.error)
+    assert "savings_job" not in at.session_state  # nothing queued
+    # its defaults: the estimate, before Train
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/probe.py").run()
+    est = experiments.size(experiments.make("probe"))
+    assert any(c.value.startswith(f"This run: {est.text()} ({est.steps:,} optimiser steps)") for c in at.caption)
