@@ -45,6 +45,13 @@ class Run:
     trace_acc: torch.Tensor | None = None  # its accuracy at the last check (traced runs)
     order: torch.Tensor | None = None  # the order its next check reads the check samples in
 
+    def __post_init__(self):
+        self.params = list(self.net.parameters())  # (the net's tensors stay the same objects)
+
+
+def stack(runs: list[Run]) -> Stacked:
+    return Stacked([r.net for r in runs], [r.params for r in runs])
+
 
 def passing_count(n: int, criterion: float) -> int:
     """The least number of right answers out of n whose accuracy, as a run alone computes it (the
@@ -82,7 +89,7 @@ def check(runs: list[Run], x, y, need: int) -> list[bool]:
         stop = min(n, start + size)
         idx = orders[open_, start:stop]
         # per copy input: baddbmm computes each copy alone, whatever else the stack holds
-        ok = Stacked([runs[i].net for i in open_])(x[idx]).argmax(-1) == y[idx]
+        ok = stack([runs[i] for i in open_])(x[idx]).argmax(-1) == y[idx]
         key[open_, start:stop] = ok.to(torch.uint8)
         right[open_] += ok.sum(1).cpu()
         start, size = stop, 2 * size
@@ -140,9 +147,10 @@ def to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, batch_size, max_s
         for i in range(nb):
             sel = slice(None) if len(rows) == len(xs) else torch.tensor(rows, device=x.device)
             xb, yb = xs[sel, i * batch_size:(i + 1) * batch_size], ys[sel, i * batch_size:(i + 1) * batch_size]
-            loss, _, _ = loss_fn(Stacked([r.net for r in active]), xb, yb)
+            loss, _, _ = loss_fn(stack(active), xb, yb)
             for r in active:
-                r.opt.zero_grad(set_to_none=True)
+                for p in r.params:
+                    p.grad = None  # (zero_grad(set_to_none=True), without its per-call overhead)
             loss.backward()
             for r in active:
                 if r.on_step is not None:
