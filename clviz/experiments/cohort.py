@@ -30,7 +30,8 @@ from ..ensemble import Stacked
 from ..models import Net
 from ..train import TrainingError
 
-FIRST_CHUNK = 64  # samples of the first check chunk; each next chunk doubles (few chunks, early exits)
+FIRST_CHUNK = 64  # samples of the first check chunk at least; each next chunk doubles (few chunks, early exits)
+SLACK = 1.3  # ... and at least this many times the wrong answers that fail a run (runs near the criterion)
 
 
 @dataclass(eq=False)
@@ -84,7 +85,7 @@ def check(runs: list[Run], x, y, need: int) -> list[bool]:
     orders = torch.stack([r.order for r in runs])  # (runs, n), on x's device
     key = torch.full(orders.shape, 2, dtype=torch.uint8, device=x.device)  # 0 wrong, 1 right, 2 unread
     open_, right = list(range(len(runs))), torch.zeros(len(runs), dtype=torch.long)
-    start, size = 0, FIRST_CHUNK
+    start, size = 0, max(FIRST_CHUNK, int(SLACK * (n - need + 1)))  # fewer reads could not fail a run
     while open_ and start < n:
         stop = min(n, start + size)
         idx = orders[open_, start:stop]
