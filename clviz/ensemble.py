@@ -111,10 +111,13 @@ class Stacked:
     untouched by the others' steps, its optimizer (step counter included) its own."""
     batched = True
 
-    def __init__(self, nets: list[Net]):
+    def __init__(self, nets: list[Net], params: list[list] | None = None):
+        """`params`: each net's parameters in its named_parameters() order, where the caller keeps
+        them (a run makes a stack per step; walking 75 nets' modules each time cost 7% of savings)."""
         self.template, self.n_copies = nets[0], len(nets)
-        own = [dict(n.named_parameters()) for n in nets]
-        self.p = {name: torch.stack([o[name] for o in own]) for name in own[0]}
+        names = [n for n, _ in nets[0].named_parameters()]
+        params = params or [list(n.parameters()) for n in nets]
+        self.p = {name: torch.stack([ps[i] for ps in params]) for i, name in enumerate(names)}
 
     def _part(self, part):
         return {n[len(part) + 1:]: p for n, p in self.p.items() if n.startswith(part + ".")}

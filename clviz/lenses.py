@@ -97,9 +97,20 @@ def linear_cka(x, y) -> float:
     """Linear CKA of two feature matrices of the same samples (samples, units):
     |Yc^T Xc|_F^2 / (|Xc^T Xc|_F |Yc^T Yc|_F), Xc and Yc centred per unit (Kornblith et al. 2019).
     1 for features equal up to an orthogonal transform and an isotropic scaling."""
-    x, y = x.double() - x.double().mean(0), y.double() - y.double().mean(0)
-    den = (x.T @ x).norm() * (y.T @ y).norm()
-    return ((y.T @ x).norm() ** 2 / den).item() if den > 0 else math.nan
+    return cka_against(y)(x)
+
+
+def cka_against(y):
+    """linear_cka(., y) for many x against one y: y centred and its Gram norm computed once (the
+    same arithmetic as one call each)."""
+    y = y.double() - y.double().mean(0)
+    gy = (y.T @ y).norm()
+
+    def cka(x) -> float:
+        x = x.double() - x.double().mean(0)
+        den = (x.T @ x).norm() * gy
+        return ((y.T @ x).norm() ** 2 / den).item() if den > 0 else math.nan
+    return cka
 
 
 # ---------------------------------------------------------------- the stability gap

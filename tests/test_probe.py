@@ -82,3 +82,24 @@ def test_a_shifted_and_scaled_unit_is_the_same_probe():
     a = probe.probe_correct(h[None, :2000], y[:2000], h[None, 2000:], y[2000:], batched=True)
     b = probe.probe_correct(s[None, :2000], y[:2000], s[None, 2000:], y[2000:], batched=True)
     assert (a == b).float().mean() >= 0.99 and abs(a.float().mean() - b.float().mean()) <= 0.005
+
+
+def test_experiment_probes_fit_once_after_the_last_task_and_skip_unshown_seen_probes():
+    """common.probes: after the last task the seen classes are all classes, and its one fit gives
+    both figures, equal to a seen-classes fit of their own; with seen=False (Remedies, whose page
+    shows the last one only) no seen-classes probe before it."""
+    from clviz import data as D, metrics
+    from clviz.experiments import common, make
+    cfg = make("probe", per_class=40)
+    data, tasks = D.load("digits"), [(1, 2), (3, 4), (5, 6), (7, 8), (9, 0)]
+    torch.manual_seed(0)
+    model = common.new_net(cfg, data, 0)
+    test = metrics.forward_copies(model, data.x_test)
+    sub = probe.fit_subset(len(data.y_train), cfg.probe_fit_n, data.device)
+    htr = metrics.forward_copies(model, data.x_train[sub])[1]
+    for k in (1, 4):
+        own = probe.probe_accuracy(htr, data.y_train[sub], test[1], data.y_test, common.all_classes(tasks[:k + 1]))
+        [rec] = common.probes(cfg, model, data, tasks, k, test)
+        assert rec["probe_seen"] == own[0]
+        [lean] = common.probes(cfg, model, data, tasks, k, test, seen=False)
+        assert lean["probe_all"] == rec["probe_all"] and lean["probe_seen"] == (own[0] if k == 4 else None)

@@ -30,7 +30,8 @@ from ..ensemble import Stacked
 from ..models import Net
 from ..train import TrainingError
 
-FIRST_CHUNK = 64  # samples of the first check chunk; each next chunk doubles (few chunks, early exits)
+FIRST_CHUNK = 64  # samples of the first check chunk at least; each next chunk doubles (few chunks, early exits)
+SLACK = 1.3  # ... and at least this many times the wrong answers that fail a run (runs near the criterion)
 
 
 @dataclass(eq=False)
@@ -44,6 +45,13 @@ class Run:
     steps: int = field(default=0)  # the step its last phase stopped at
     trace_acc: torch.Tensor | None = None  # its accuracy at the last check (traced runs)
     order: torch.Tensor | None = None  # the order its next check reads the check samples in
+
+    def __post_init__(self):
+        self.params = list(self.net.parameters())  # (the net's tensors stay the same objects)
+
+
+def stack(runs: list[Run]) -> Stacked:
+    return Stacked([r.net for r in runs], [r.params for r in runs])
 
 
 def passing_count(n: int, criterion: float) -> int:
@@ -77,12 +85,12 @@ def check(runs: list[Run], x, y, need: int) -> list[bool]:
     orders = torch.stack([r.order for r in runs])  # (runs, n), on x's device
     key = torch.full(orders.shape, 2, dtype=torch.uint8, device=x.device)  # 0 wrong, 1 right, 2 unread
     open_, right = list(range(len(runs))), torch.zeros(len(runs), dtype=torch.long)
-    start, size = 0, FIRST_CHUNK
+    start, size = 0, max(FIRST_CHUNK, int(SLACK * (n - need + 1)))  # fewer reads could not fail a run
     while open_ and start < n:
         stop = min(n, start + size)
         idx = orders[open_, start:stop]
         # per copy input: baddbmm computes each copy alone, whatever else the stack holds
-        ok = Stacked([runs[i].net for i in open_])(x[idx]).argmax(-1) == y[idx]
+        ok = stack([runs[i] for i in open_])(x[idx]).argmax(-1) == y[idx]
         key[open_, start:stop] = ok.to(torch.uint8)
         right[open_] += ok.sum(1).cpu()
         start, size = stop, 2 * size
@@ -140,9 +148,10 @@ def to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, batch_size, max_s
         for i in range(nb):
             sel = slice(None) if len(rows) == len(xs) else torch.tensor(rows, device=x.device)
             xb, yb = xs[sel, i * batch_size:(i + 1) * batch_size], ys[sel, i * batch_size:(i + 1) * batch_size]
-            loss, _, _ = loss_fn(Stacked([r.net for r in active]), xb, yb)
+            loss, _, _ = loss_fn(stack(active), xb, yb)
             for r in active:
-                r.opt.zero_grad(set_to_none=True)
+                for p in r.params:
+                    p.grad = None  # (zero_grad(set_to_none=True), without its per-call overhead)
             loss.backward()
             for r in active:
                 if r.on_step is not None:

@@ -134,20 +134,27 @@ def views(model):
 
 # ---------------------------------------------------------------- what runs are measured with
 
-def probes(cfg, model, data, tasks, k, test):
+def probes(cfg, model, data, tasks, k, test, seen=True):
     """Linear probe after task k: on the classes seen so far, and on all classes of the split
     (overall, and on each task's test samples: `probe_tasks`). Fitted on the latent features of
     a fixed subsample of the training set (cfg.probe_fit_n), scored on the whole test set, whose
     forward pass `test` = (logits, latent) of every copy the caller made. A record per copy (on
-    a GPU all copies' probes are fitted at once)."""
+    a GPU all copies' probes are fitted at once). After the last task the seen classes are all
+    classes: one fit serves both. `seen=False`: no seen-classes probe before then (None), for a
+    page that shows only the last one (each probe is an L-BFGS fit: a third of a remedy's run)."""
     sub = probe.fit_subset(len(data.y_train), cfg.probe_fit_n, data.device)
     htr, ytr = metrics.forward_copies(model, data.x_train[sub])[1], data.y_train[sub]
-    seen = probe.probe_accuracy(htr, ytr, test[1], data.y_test, all_classes(tasks[:k + 1]))
     cls = torch.as_tensor(sorted(all_classes(tasks)), device=data.device)  # relabelled 0..n-1, as in probe_accuracy
     mtr, mte = torch.isin(ytr, cls), torch.isin(data.y_test, cls)
     right = probe.probe_correct(htr[:, mtr], torch.searchsorted(cls, ytr[mtr]), test[1][:, mte],
                                 torch.searchsorted(cls, data.y_test[mte]))
     every = per_task_scores(right, data.y_test[mte], tasks)
+    if sorted(all_classes(tasks[:k + 1])) == sorted(all_classes(tasks)):  # the same fit, on the same samples
+        seen = [a for a, _ in every]
+    elif seen:
+        seen = probe.probe_accuracy(htr, ytr, test[1], data.y_test, all_classes(tasks[:k + 1]))
+    else:
+        seen = [None] * len(every)
     return [{"probe_seen": s, "probe_all": a, "probe_tasks": t} for s, (a, t) in zip(seen, every)]
 
 

@@ -57,8 +57,10 @@ class Recorder:
         self.gap = self.watch.gap()
         gap = self.gap["per_copy"]
         counts = self.watch.counts()
-        return [{"rollback": r, "cka": {name: [lenses.linear_cka(f[c][name], last[c][name]) for f in self.feats]
-                                        for name, _ in self.layers}, **g, "events": e}
+        def cka(c, name):  # each task's features against the last's: the last's part computed once
+            to_last = lenses.cka_against(last[c][name])
+            return [to_last(f[c][name]) for f in self.feats]
+        return [{"rollback": r, "cka": {name: cka(c, name) for name, _ in self.layers}, **g, "events": e}
                 for c, (r, g, e) in enumerate(zip(roll, gap, counts))]
 
 

@@ -131,7 +131,7 @@ def train_all(cfg, data, tasks, emit=lambda ev: None, only=None):
             st.first.append(st.run.steps)
             if hooks[st] is not None:
                 hooks[st].read(st.run.steps)
-    end = {st: copy.deepcopy((st.run.net, st.run.opt.state_dict())) for st in runs}
+    end = {st: (st.run.net, st.run.opt.state_dict()) for st in runs}  # never trained again: each branch copies it
 
     def branch(st, trace=None):  # a copy of the end state; the optimizer's state kept unless it is reset
         net = copy.deepcopy(end[st][0])
