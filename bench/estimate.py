@@ -1,7 +1,7 @@
 """Estimate against actual: every experiment's defaults, trained here, beside clviz/cost.py's
 estimate of them (the one the page shows before Train and the queue caps).
 
-    python bench/estimate.py [--check] [--data-dir ROOT] [--only probe,savings]
+    python bench/estimate.py [--check] [--data-dir ROOT] [--only probe,savings] [--dataset NAME] [--per-class N]
 
 Runs at the workers' thread count (clviz/device.py), on the CPU, without the results store.
 Experiments whose default dataset is not on disk (cifar: CIFAR-100) are skipped with a line.
@@ -30,6 +30,8 @@ def main(argv=None):
     ap.add_argument("--data-dir", default="", help="a torchvision root (for cifar's CIFAR-100)")
     ap.add_argument("--repeat", type=int, default=3, help="runs timed per experiment: the best counts (a shared "
                     "machine's noise only ever adds)")
+    ap.add_argument("--dataset", default="", help="every experiment on this dataset instead of its default")
+    ap.add_argument("--per-class", type=int, default=None, help="cap on training samples per class instead of the default")
     ap.add_argument("--only", default="", help="experiments, comma-separated (default: all)")
     a = ap.parse_args(argv)
     store.ROOT = Path(tempfile.mkdtemp())  # never a stored result: every run is timed
@@ -40,7 +42,8 @@ def main(argv=None):
     print(f"{'experiment':<12}{'dataset':<10}{'steps':>9}{'estimate s':>12}{'actual s':>10}{'ratio':>7}")
     bad = []
     for name in [n for n in (a.only.split(",") if a.only else experiments.REGISTRY) if n]:
-        cfg = experiments.make(name, data_dir=a.data_dir)
+        cfg = experiments.make(name, data_dir=a.data_dir, **({"dataset": a.dataset} if a.dataset else {}),
+                               **({"per_class": a.per_class} if a.per_class is not None else {}))
         try:
             info = meta.describe(cfg.dataset, cfg.data_dir or None, download=False)
         except D.DataError:

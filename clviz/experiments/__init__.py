@@ -81,7 +81,8 @@ def run(cfg: Config, device: str = "auto", on_event=None, use_cache: bool = True
     device, notice = resolve(device)
     if use_cache and (hit := store.load(cfg)) is not None:
         return {**hit, "cached": True}
-    torch.set_num_threads(THREADS)  # the one policy, app and CLI alike (clviz/device.py): one config, one result
+    if device == "cpu":
+        torch.set_num_threads(THREADS)  # the one policy, app and CLI alike (clviz/device.py): one config, one result
     data, tasks = prepare(cfg, device)
     rep = Reporter(on_event)
     t0 = time.perf_counter()

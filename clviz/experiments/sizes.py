@@ -3,9 +3,9 @@ batch, copies at once, samples evaluated), written from each runner's loops (com
 each experiment's `run`). clviz/cost.py turns them into seconds of this machine.
 
 `sizes` are the training samples of each task (capped per class as the run will), `n_test` the
-test samples, `ctx` holds the tasks, the training samples per class (capped), the model's
-parameter count, and `worst`: count a run that
-stops at a criterion (savings) as if it never reached it. A plugin method or loss counts as the plain loop it extends.
+test samples; `ctx` holds the tasks, the training samples per class (capped), the model's
+parameter count, and `worst`: count a run that stops at a criterion (savings) as if it never
+reached it. A plugin's method or loss counts as the plain loop it extends.
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def seq(cfg, sizes, n_test, copies=1, *, runs=1, probes=False, epochs=None, macs
     live evaluation, per task a pass over the test set (and the probes, on their features)."""
     e = cfg.epochs if epochs is None else epochs
     T = len(sizes)
-    evaluated = T * e * min(cfg.live_eval_n, n_test) + T * n_test + (T * cfg.probe_fit_n if probes else 0) + extra_eval
+    fit = min(cfg.probe_fit_n, sum(sizes))  # the probes' features: a fixed subsample of the training set
+    evaluated = T * e * min(cfg.live_eval_n, n_test) + T * n_test + (T * fit if probes else 0) + extra_eval
     return Part(runs * e * sum(per_epoch(n, cfg.batch_size) for n in sizes), cfg.batch_size, copies,
                 runs * evaluated, macs_scale, elem_scale, evals=runs * (T * e + T + extra_evals),
                 probe_fits=runs * T if probes else 0)
