@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import fields
 
-from . import compare, experiments, knobs, plugin
+from . import compare, experiments, knobs, names, plugin
 from .config import help_of
 from .data import DATASETS, DataError
 from .device import DEVICES, resolve
@@ -92,7 +92,7 @@ def parser():
             e.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=None if opts else "VALUE",
                            type=(lambda t, d=f.default: parse_value(d, t)) if not opts else None,
                            help=f"{helps.get(f.name, '')} (default: {knobs.show(f.default)}"
-                                f"{'; from: ' + ','.join(among) if among else ''})", **opts)
+                                f"{'; from: ' + ', '.join(map(names.with_label, among)) if among else ''})", **opts)
 
     c = sub.add_parser("compare", help="variants x seeds in one command: a verdict per lens",
                        description="Every combination of the --vary values (the first of each is the baseline), "
