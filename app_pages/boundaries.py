@@ -17,7 +17,15 @@ st.caption("The real model uses the tasks, epochs and learning rate below; the t
 cfg = ui.knobs_panel("boundaries", s)
 
 
-def grid(named: dict, per_row=3):
+PER_ROW = 3
+
+
+def keyed(k: int, n: int) -> bool:
+    """Does panel k of n carry the class legend? The last of each row only (see charts.regions)."""
+    return k % PER_ROW == PER_ROW - 1 or k == n - 1
+
+
+def grid(named: dict, per_row=PER_ROW):
     """Charts in rows of `per_row` columns (5 panels side by side leave no room for a plane)."""
     items = list(named.items())
     for start in range(0, len(items), per_row):
@@ -31,11 +39,11 @@ def panels(toy_regions, toy, planes, plane_acc, n_classes, lines=(None, None)):
     plane; each under its line of what to see, once the run is done (`lines`)."""
     toy_charts = {f"toy task {k + 1}": charts.regions(reg["cls"], reg["conf"], toy["box"], toy["grid_n"],
                                                       toy["points"], toy["labels"], f"after task {k + 1}",
-                                                      toy["n_classes"])
+                                                      toy["n_classes"], legend=keyed(k, len(toy_regions)))
                   for k, reg in enumerate(toy_regions)}
     latent_charts = {f"latent task {k + 1}": charts.regions(
         p["grid"]["cls"], p["grid"]["conf"], p["box"], round(len(p["grid"]["cls"]) ** 0.5), p["points"], p["labels"],
-        f"after task {k + 1}: accuracy {plane_acc[k]:.2f}", n_classes, ("PCA 1", "PCA 2"))
+        f"after task {k + 1}: accuracy {plane_acc[k]:.2f}", n_classes, ("PCA 1", "PCA 2"), keyed(k, len(planes)))
         for k, p in enumerate(planes)}
     if toy_charts:
         st.markdown("**2-D toy: decision regions after each task**")

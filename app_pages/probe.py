@@ -45,7 +45,7 @@ def result_view(r):
     with c2:
         ui.takeaway(takeaways.matrix(r["matrix"]))
         st.caption("Accuracy on each task (columns) after training each task (rows)")
-        ui.chart(matrix, width="content")
+        ui.chart(matrix, width=None)  # at its own size ("content" drew it squeezed)
     curves = ui.curves_panel([{**x, "run": "sequential"} for x in r["curve"]], r["config"]["epochs"], done=True)
     st.subheader("Between two tasks, in weight space")
     ui.link("probe_line_field", "loss", ["loss", "acc"])

@@ -81,7 +81,7 @@ def result_view(r):
     with c2:
         st.caption("Accuracy on each task (columns) after training each task (rows)")
         matrix = charts.accuracy_matrix(part["matrix"])
-        ui.chart(matrix, width="content")
+        ui.chart(matrix, width=None)  # at its own size ("content" drew it squeezed)
         st.caption("Forgetting per task (best accuracy minus the last): "
                    + ", ".join(f"{f:.2f}" for f in part["forgetting"]))
     classes = range(len(part["head_norm"][0]))

@@ -130,7 +130,7 @@ def per_task_lines(values: dict, title: str, domain=None, spread: dict | None = 
                        for k, vs in values.items() for i, v in enumerate(vs)])
     df["lo"], df["hi"] = df["value"] - df["sd"], df["value"] + df["sd"]
     y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
-    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task"), color=alt.Color("series:N", legend=legend(len(values))))
+    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task", axis=alt.Axis(labelAngle=0)), color=alt.Color("series:N", legend=legend(len(values))))
     lines = base.mark_line(point=True).encode(y=y, tooltip=["series", "task", alt.Tooltip("value:Q", format=".4f"),
                                                             alt.Tooltip("sd:Q", format=".4f")])
     chart = alt.layer(base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q"), lines) if spread else lines
@@ -296,8 +296,9 @@ def straight_lines(lines: list, field: str = "loss"):
     ).properties(width=170, height=170).facet(column=alt.Column("step:N", title=None, sort=None))
 
 
-def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=None, axes=(None, None)):
-    """Decision regions over a 2-D grid (colour: predicted class, opacity: confidence) with test points."""
+def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=None, axes=(None, None), legend=True):
+    """Decision regions over a 2-D grid (colour: predicted class, opacity: confidence) with test points;
+    `legend` False: none (panels in a row share the last one's: each its own ran under its neighbour)."""
     (x0, y0), (x1, y1) = box
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     gx, gy = np.meshgrid(xs, ys)  # 'xy' order, as the engine builds the grid
@@ -307,8 +308,8 @@ def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=Non
     pts = pd.DataFrame({"x": [p[0] for p in points], "y": [p[1] for p in points], "class": [str(c) for c in labels]})
     domain = [str(c) for c in range(n_classes or (max(max(grid_cls), max(labels)) + 1))]
     # filled legend symbols (the points' black outline would hide their colour); 100 classes get none
-    legend = alt.Legend(symbolType="circle", symbolStrokeWidth=0, symbolOpacity=1) if len(domain) <= 20 else None
-    color = alt.Color("class:N", scale=alt.Scale(domain=domain, scheme="category10"), legend=legend)
+    key = alt.Legend(symbolType="circle", symbolStrokeWidth=0, symbolOpacity=1) if legend and len(domain) <= 20 else None
+    color = alt.Color("class:N", scale=alt.Scale(domain=domain, scheme="category10"), legend=key)
     bg = alt.Chart(cells).mark_rect().encode(
         x=alt.X("x:Q", scale=alt.Scale(domain=[x0, x1], nice=False), title=axes[0]), x2="x2", y=alt.Y(
             "y:Q", scale=alt.Scale(domain=[y0, y1], nice=False), title=axes[1]), y2="y2",

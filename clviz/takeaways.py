@@ -65,8 +65,8 @@ def heatmaps(r, k: int) -> str:
 
 def biases(r) -> str:
     """The latent layer's biases after the first and the last task, without and with BatchNorm."""
-    def shift(part):
-        return _f(_mean(part["bias"][0])), _f(_mean(part["bias"][-1]))
+    def shift(part):  # three decimals: biases move by hundredths, two would read "0.00 ... -0.00"
+        return f"{_mean(part['bias'][0]):.3f}", f"{_mean(part['bias'][-1]):.3f}"
     (a0, a1), (b0, b1) = shift(r["no_bn"]), shift(r["bn"])
     return (f"The latent biases' mean: {a0} after task 1, {a1} after the last without BatchNorm; "
             f"{b0} and {b1} with it.")

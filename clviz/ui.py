@@ -498,7 +498,8 @@ def downloads(page, result, charts: dict | None = None):
 
 
 def chart(ch, key=None, width="stretch"):
-    """A chart; in Present mode taller, with larger fonts (charts.present, on its Vega-Lite spec)."""
+    """A chart (`width` None: at the size its spec sets); in Present mode taller, with larger fonts
+    (charts.present, on its Vega-Lite spec)."""
     if presenting():
         st.vega_lite_chart(spec=charts.present(ch.to_dict()), width=width, key=key)
     else:

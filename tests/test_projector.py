@@ -89,8 +89,8 @@ def test_sparsity_takeaways():
                                                "without BatchNorm, 0 with it.")
     assert takeaways.heatmap(SPARSITY["no_bn"]["heatmap"][1], 1, "no_bn") == (
         "After task 2, 2 of 3 latent units never fire on these test images (no BN).")
-    assert takeaways.biases(SPARSITY) == ("The latent biases' mean: 0.10 after task 1, -0.20 after the last without "
-                                          "BatchNorm; 0.10 and 0.20 with it.")
+    assert takeaways.biases(SPARSITY) == ("The latent biases' mean: 0.100 after task 1, -0.200 after the last without "
+                                          "BatchNorm; 0.100 and 0.200 with it.")
 
 
 PROBE = {"joint_acc": 0.9612, "sequential_acc": 0.19, "probe_all": [0.5, 0.94], "probe_seen": [1.0, 0.96],
