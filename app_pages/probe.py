@@ -55,7 +55,7 @@ def result_view(r):
     ui.takeaway(takeaways.straight_lines(r["line"]))
     ui.chart(line)
     st.caption("The weights on the straight line from the network after task k (a = 0) to the network after "
-               "task k+1 (a = 1), evaluated on task k (old) and task k+1 (new). Where both curves are low at once, "
+               "task k+1 (a = 1), (1 − a)·w_k + a·w_k+1, evaluated on task k (old) and task k+1 (new). Where both curves are low at once, "
                "a network that knows both tasks lies on the path that training walked past.")
     return {"summary": bars, "per task": lines, "matrix": matrix, **curves, "straight lines": line}
 

@@ -26,12 +26,15 @@ label = names.label  # what the engine calls a sub-run, as a legend or a panel t
 PRESENT_FONTS = {"axis": {"labelFontSize": 16, "titleFontSize": 18}, "legend": {"labelFontSize": 16, "titleFontSize": 17},
                  "header": {"labelFontSize": 17, "titleFontSize": 18}, "title": {"fontSize": 20}}
 PRESENT_TALLER = 1.5  # a stretching chart's height: the wide screen leaves room to draw it larger
+PRESENT_NARROWER = 0.85  # panels side by side: their larger axis labels take this much of the plots' width
 
 
 def present(spec: dict) -> dict:
     """A chart's Vega-Lite spec for a projector: larger fonts everywhere, and every part that
     stretches to the page's width (no fixed width) PRESENT_TALLER times as tall. Fixed-size panels
-    keep their size (a facet's or a square plane's: grown, they would run past the page)."""
+    keep their size (a facet's or a square plane's: grown, they would run past the page), and
+    panels side by side give up some width to their larger labels (three forgetting curves ran
+    past the page at 1280 px)."""
     spec = copy.deepcopy(spec)
 
     def grow(node):
@@ -39,6 +42,8 @@ def present(spec: dict) -> dict:
             node["height"] = round(node["height"] * PRESENT_TALLER)
         for part in ("layer", "hconcat", "vconcat", "concat"):
             for child in node.get(part, []):
+                if part == "hconcat" and isinstance(child.get("width"), (int, float)):
+                    child["width"] = round(child["width"] * PRESENT_NARROWER)
                 grow(child)
         if isinstance(node.get("spec"), dict):  # a facet's panel
             grow(node["spec"])
@@ -289,7 +294,7 @@ def straight_lines(lines: list, field: str = "loss"):
     y = alt.Y(f"{field}:Q", title=f"test {'loss' if field == 'loss' else 'accuracy'}",
               scale=ACC if field == "acc" else alt.Undefined)
     return alt.Chart(df).mark_line(point=alt.OverlayMarkDef(size=14)).encode(
-        x=alt.X("a:Q", title="a (weights (1 − a)·w_k + a·w_k+1)"), y=y,
+        x=alt.X("a:Q", title="a"), y=y,  # (what a is, the page's caption says: repeated under each panel, it ran into the next)
         color=alt.Color("evaluated on:N", scale=alt.Scale(domain=["old task", "new task"], range=["#d62728", "#1f77b4"]),
                         legend=alt.Legend(orient="bottom", title=None)),
         tooltip=["step", "evaluated on", alt.Tooltip("a:Q", format=".1f"), alt.Tooltip(f"{field}:Q", format=".3f")],

@@ -1,8 +1,6 @@
 """Ready for a projector (issue 20): names a person reads, tables that fit, one line per chart of
 what to see, and the Present mode's charts. Pure functions against hand-made results: every
 expected string and number is written out."""
-import math
-
 import pytest
 
 from clviz import charts, names, tables, takeaways
@@ -175,7 +173,9 @@ def test_present_enlarges_fonts_and_stretching_charts_only():
     assert shown["config"]["title"] == {"fontSize": 20} and shown["config"]["header"]["labelFontSize"] == 17
     facet = charts.present(charts.convergence({"adam": {"first": [[0, 0.1]], "relearn": [[0, 0.5]]}}).to_dict())
     assert (facet["spec"]["width"], facet["spec"]["height"]) == (200, 170)  # fixed-size panels keep their size
-    assert not math.isnan(shown["height"])
+    rows = [{"run": f"r{i}", "step": 1, "task": 0, "acc_tasks": [0.5], "acc_seen": 0.5} for i in range(3)]
+    side = charts.present(charts.forgetting_curves(rows, 1, 1).to_dict())
+    assert [p["width"] for p in side["hconcat"]] == [162] * 3  # 190 * 0.85, room for the larger labels
 
 
 @pytest.mark.parametrize("n,width", [(2, 300), (3, 190), (4, 140)])
