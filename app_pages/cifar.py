@@ -1,7 +1,7 @@
 """CIFAR: the same story on Split CIFAR-100 (10 tasks of 10 classes) with a small CNN."""
 import streamlit as st
 
-from clviz import charts, data, experiments, report, ui
+from clviz import charts, data, experiments, report, takeaways, ui
 
 REF = report.REFERENCE["cifar100"]
 
@@ -30,6 +30,7 @@ cfg = ui.knobs_panel("cifar", s, dataset=name)
 
 
 def result_view(r):
+    ui.takeaway(takeaways.probe_summary(r))
     c1, c2 = st.columns([3, 2])
     bars = charts.bars({"joint (concurrent)": r["joint_acc"], "sequential": r["sequential_acc"],
                         "probe after last task": r["probe_all"][-1]}, "accuracy on all classes")
@@ -45,12 +46,14 @@ def result_view(r):
                                                "sparsity (no BN)": (r["no_bn"], "sparsity"),
                                                "sparsity (BN)": (r["bn"], "sparsity")}), hide_index=True)
     sp = ui.task_lines("latent sparsity", [0, 1], **{"no BN": (r["no_bn"], "sparsity"), "BN": (r["bn"], "sparsity")})
+    ui.takeaway(takeaways.sparsity(r))
     ui.chart(sp)
     ui.link("cifar_heat", 1, list(range(1, len(r["tasks"]) + 1)))
     k = st.select_slider("Latent features after task", list(range(1, len(r["tasks"]) + 1)), key="cifar_heat") - 1
     heat = charts.heatmap(r["no_bn"]["heatmap"][k], r["no_bn"]["heatmap_labels"][k], "no BN")
+    ui.takeaway(takeaways.heatmap(r["no_bn"]["heatmap"][k], k, "no_bn"))
     ui.chart(heat)
-    curves = ui.curves_panel([{**x, "run": "no BN"} for x in r["curve"]], r["config"]["epochs"])
+    curves = ui.curves_panel([{**x, "run": "no BN"} for x in r["curve"]], r["config"]["epochs"], done=True)
     return {"summary": bars, "sparsity": sp, "heatmap": heat, **curves}
 
 

@@ -1,7 +1,7 @@
 """Loss Variants: which part of cross-entropy does the forgetting?"""
 import streamlit as st
 
-from clviz import charts, data, meta, ui
+from clviz import charts, data, meta, takeaways, ui
 from clviz.experiments.losses import notes_beside
 
 st.title("Loss variants")
@@ -18,10 +18,11 @@ cfg = ui.knobs_panel("losses", s)
 def result_view(r):
     NAMES = {n: charts.label(n) for n in r["config"]["losses"]}
     st.subheader("Summary")
+    ui.takeaway(takeaways.losses_summary(r))
     st.dataframe([{"loss": NAMES[n], "final acc (all seen)": r[n]["final_acc"], "forgetting of task 1":
                    r[n]["forgetting"][0], "probe (seen), last task": r[n]["probe_seen"][-1]} for n in NAMES],
                  hide_index=True)
-    curves = ui.curves_panel(ui.curves_of(r, list(NAMES)), r["config"]["epochs"])
+    curves = ui.curves_panel(ui.curves_of(r, list(NAMES)), r["config"]["epochs"], done=True)
 
     if rows := notes_beside(r):  # when correct logit only ran
         st.subheader("Correct logit only, beside the notes (Split MNIST)")
@@ -47,20 +48,24 @@ def result_view(r):
     with c2:
         ui.link("losses_table_loss", list(NAMES)[0], list(NAMES))
         n = st.radio("Loss", list(NAMES), format_func=NAMES.get, horizontal=True, key="losses_table_loss")
+    ui.takeaway(takeaways.sigmoids(r, n, i))
     probs = r[n]["example_sigmoid"]  # below the image, the page's whole width: every class's column shows
     table = ui.task_table(r["tasks"], **{str(c): [probs[k][i][c] for k in range(len(probs))]
                                          for c in range(len(probs[0][i]))}).drop(columns=["classes"])
-    bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f", width="small")
-    st.dataframe(table, hide_index=True, column_config={"task": st.column_config.Column("after task", width="small"),
+    # widths in pixels, not "small" (75 px): eleven small columns ran a few pixels past the page at 1280 px
+    bar = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f", width=66)
+    st.dataframe(table, hide_index=True, column_config={"task": st.column_config.Column("after task", width=64),
                                                         **{c: bar for c in table.columns[1:]}})
     st.caption(f"Row: after task k; column: class. True class: {ex['label'][i]}.")
 
     st.subheader("Linear probe per task")  # one row per loss and classes, one column per task: it fits
+    ui.takeaway(takeaways.probes(r))
     probe = ui.task_table(r["tasks"], **{f"{NAMES[n]} ({w})": (r[n], f"probe_{w}") for n in NAMES
                                          for w in ("seen", "all")})
     st.dataframe(probe.drop(columns=["classes"]).set_index("task").T.rename(columns=lambda k: f"task {k}"))
     st.subheader("Accumulated gradient norm per layer, per task")
     grads = charts.grad_bars({NAMES[n]: r[n]["grad_norms"] for n in NAMES})
+    ui.takeaway(takeaways.gradients(r))
     ui.chart(grads)
     return {**curves, "gradients": grads}
 

@@ -1,7 +1,7 @@
 """Linear Probe: the features survive even when the network's answers do not."""
 import streamlit as st
 
-from clviz import charts, report, ui
+from clviz import charts, report, takeaways, ui
 
 REF = report.REFERENCE["mnist"]
 
@@ -19,6 +19,7 @@ cfg = ui.knobs_panel("probe", s)
 def result_view(r):
     summary = {"joint (concurrent)": r["joint_acc"], "sequential": r["sequential_acc"],
                "probe after last task": r["probe_all"][-1]}
+    ui.takeaway(takeaways.probe_summary(r))
     c1, c2 = st.columns([3, 2])
     with c1:
         bars = charts.bars(summary, "accuracy on all classes")
@@ -39,19 +40,22 @@ def result_view(r):
     matrix = charts.accuracy_matrix(r["matrix"])
     c1, c2 = st.columns([3, 2])
     with c1:
+        ui.takeaway(takeaways.probe_per_task(r))
         ui.chart(lines)
     with c2:
+        ui.takeaway(takeaways.matrix(r["matrix"]))
         st.caption("Accuracy on each task (columns) after training each task (rows)")
-        st.altair_chart(matrix)
-    curves = ui.curves_panel([{**x, "run": "sequential"} for x in r["curve"]], r["config"]["epochs"])
+        ui.chart(matrix, width=None)  # at its own size ("content" drew it squeezed)
+    curves = ui.curves_panel([{**x, "run": "sequential"} for x in r["curve"]], r["config"]["epochs"], done=True)
     st.subheader("Between two tasks, in weight space")
     ui.link("probe_line_field", "loss", ["loss", "acc"])
     field = st.radio("Show", ["loss", "acc"], horizontal=True, key="probe_line_field",
                      format_func={"loss": "test loss", "acc": "test accuracy"}.get)
     line = charts.straight_lines(r["line"], field)
+    ui.takeaway(takeaways.straight_lines(r["line"]))
     ui.chart(line)
     st.caption("The weights on the straight line from the network after task k (a = 0) to the network after "
-               "task k+1 (a = 1), evaluated on task k (old) and task k+1 (new). Where both curves are low at once, "
+               "task k+1 (a = 1), (1 − a)·w_k + a·w_k+1, evaluated on task k (old) and task k+1 (new). Where both curves are low at once, "
                "a network that knows both tasks lies on the path that training walked past.")
     return {"summary": bars, "per task": lines, "matrix": matrix, **curves, "straight lines": line}
 

@@ -77,11 +77,11 @@ def result_view(r):
     part = r[n]
     c1, c2 = st.columns([3, 2])
     with c1:
-        curves = ui.curves_panel([{**x, "run": n} for x in part["curve"]], r["config"]["epochs"])
+        curves = ui.curves_panel([{**x, "run": n} for x in part["curve"]], r["config"]["epochs"], done=True)
     with c2:
         st.caption("Accuracy on each task (columns) after training each task (rows)")
         matrix = charts.accuracy_matrix(part["matrix"])
-        st.altair_chart(matrix)
+        ui.chart(matrix, width=None)  # at its own size ("content" drew it squeezed)
         st.caption("Forgetting per task (best accuracy minus the last): "
                    + ", ".join(f"{f:.2f}" for f in part["forgetting"]))
     classes = range(len(part["head_norm"][0]))

@@ -1,7 +1,7 @@
 """Sparsity: the latent layer goes quiet as tasks arrive, unless BatchNorm holds it."""
 import streamlit as st
 
-from clviz import charts, report, ui
+from clviz import charts, report, takeaways, ui
 
 REF = report.REFERENCE["mnist"]
 
@@ -28,12 +28,15 @@ def result_view(r):
     vl = ui.task_lines("validation loss (seen classes)", **{"no BN": (no_bn, "val_loss"), "BN": (bn, "val_loss")})
     c1, c2 = st.columns(2)
     with c1:
+        ui.takeaway(takeaways.sparsity(r))
         ui.chart(sp)
     with c2:
+        ui.takeaway(takeaways.val_loss(r))
         ui.chart(vl)
     st.subheader("Latent features")
     ui.link("sparsity_heat_task", 1, list(range(1, len(r["tasks"]) + 1)))
     k = st.select_slider("After task", options=list(range(1, len(r["tasks"]) + 1)), key="sparsity_heat_task") - 1
+    ui.takeaway(takeaways.heatmaps(r, k))
     c1, c2 = st.columns(2)
     heat = {}
     for col, name, part in ((c1, "no BN", no_bn), (c2, "BN", bn)):
@@ -44,6 +47,7 @@ def result_view(r):
     st.caption("Rows: test samples sorted by class; columns: latent units. A blank column is a unit that "
                "never fires: a dead unit.")
     st.subheader("Hidden-layer biases")
+    ui.takeaway(takeaways.biases(r))
     c1, c2 = st.columns(2)
     bias = {}
     for col, name, part in ((c1, "no BN", no_bn), (c2, "BN", bn)):
@@ -51,7 +55,7 @@ def result_view(r):
         with col:
             ui.chart(bias[name])
     st.subheader("Forgetting curves")
-    curves = ui.curves_panel(ui.curves_of(r, ["no_bn", "bn"]), r["config"]["epochs"])
+    curves = ui.curves_panel(ui.curves_of(r, ["no_bn", "bn"]), r["config"]["epochs"], done=True)
     return {"sparsity": sp, "val_loss": vl, **{f"heatmap {n}": c for n, c in heat.items()},
             **{f"bias {n}": c for n, c in bias.items()}, **curves}
 

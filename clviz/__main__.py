@@ -86,11 +86,11 @@ def parser(spec: dict):
         for k in exp["knobs"]:
             f = clispec.field(k)
             opts = {"choices": spec["datasets"]} if f.name == "dataset" else {}
-            among = f.metadata.get("choices") if isinstance(f.default, tuple) else None
+            among = k.get("shown") if isinstance(f.default, tuple) else None
             e.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=None if opts else "VALUE",
                            type=(lambda t, d=f.default: parse_value(d, t)) if not opts else None,
                            help=f"{k['help']} (default: {knobs.show(f.default)}"
-                                f"{'; from: ' + ','.join(among) if among else ''})", **opts)
+                                f"{'; from: ' + ', '.join(among) if among else ''})", **opts)
 
     c = sub.add_parser("compare", help="variants x seeds in one command: a verdict per lens",
                        description="Every combination of the --vary values (the first of each is the baseline), "

@@ -5,23 +5,54 @@ a chart redrawn live keeps its frame and the curves grow into it.
 """
 from __future__ import annotations
 
+import copy
+
 import altair as alt
 import numpy as np
 import pandas as pd
 
-from . import plugin
+from . import names
 
 alt.data_transformers.disable_max_rows()  # heatmaps have tens of thousands of cells: fine for vega
 ACC = alt.Scale(domain=[0, 1])
 TASK_COLORS = "category10"
-# What the engine calls its sub-runs, as a person reads them in a legend or a panel title; the
-# losses and remedies bring their own labels (their plugin records, clviz/plugin.py).
-RUN_LABELS = {"no_bn": "no BN", "bn": "BN"}
 WHOLE = alt.Axis(labelLimit=0)  # a category axis writes its names whole ("nearest mean (iCaRL)", not "(iC…")
 
 
-def label(run: str) -> str:
-    return RUN_LABELS.get(run) or plugin.label(run) or run
+label = names.label  # what the engine calls a sub-run, as a legend or a panel title says it (clviz/names.py)
+
+
+# Present mode (a projector): fonts in px, as a room at the back reads them; Vega-Lite's own are 10-13 px
+PRESENT_FONTS = {"axis": {"labelFontSize": 16, "titleFontSize": 18}, "legend": {"labelFontSize": 16, "titleFontSize": 17},
+                 "header": {"labelFontSize": 17, "titleFontSize": 18}, "title": {"fontSize": 20}}
+PRESENT_TALLER = 1.5  # a stretching chart's height: the wide screen leaves room to draw it larger
+PRESENT_NARROWER = 0.85  # panels side by side: their larger axis labels take this much of the plots' width
+
+
+def present(spec: dict) -> dict:
+    """A chart's Vega-Lite spec for a projector: larger fonts everywhere, and every part that
+    stretches to the page's width (no fixed width) PRESENT_TALLER times as tall. Fixed-size panels
+    keep their size (a facet's or a square plane's: grown, they would run past the page), and
+    panels side by side give up some width to their larger labels (three forgetting curves ran
+    past the page at 1280 px)."""
+    spec = copy.deepcopy(spec)
+
+    def grow(node):
+        if isinstance(node.get("height"), (int, float)) and not isinstance(node.get("width"), (int, float)):
+            node["height"] = round(node["height"] * PRESENT_TALLER)
+        for part in ("layer", "hconcat", "vconcat", "concat"):
+            for child in node.get(part, []):
+                if part == "hconcat" and isinstance(child.get("width"), (int, float)):
+                    child["width"] = round(child["width"] * PRESENT_NARROWER)
+                grow(child)
+        if isinstance(node.get("spec"), dict):  # a facet's panel
+            grow(node["spec"])
+
+    grow(spec)
+    config = spec.setdefault("config", {})
+    for part, sizes in PRESENT_FONTS.items():
+        config[part] = {**config.get(part, {}), **sizes}
+    return spec
 
 
 def legend(n: int, title=None, above=False) -> alt.Legend:
@@ -68,7 +99,8 @@ def forgetting_curves(rows, n_steps: int, epochs: int):
             band = alt.Chart(d).mark_area(opacity=0.15).encode(x=x, y="lo:Q", y2="hi:Q", color=alt.Color(
                 "task:N", scale=alt.Scale(scheme=TASK_COLORS)))
             lines = alt.layer(band, lines)
-        return alt.layer(rules, lines).properties(width="container" if n <= 1 else 300 if n == 2 else 220, height=260)
+        # panels side by side fit the main column at 1280 px (about 820 px; three of 220 ran past it)
+        return alt.layer(rules, lines).properties(width="container" if n <= 1 else {2: 300, 3: 190}.get(n, 140), height=260)
 
     runs = list(dict.fromkeys(df["run"])) or [""]
     return alt.hconcat(*(panel(r, df[df["run"] == r]) for r in runs)) if len(runs) > 1 else panel(runs[0], df)
@@ -103,7 +135,7 @@ def per_task_lines(values: dict, title: str, domain=None, spread: dict | None = 
                        for k, vs in values.items() for i, v in enumerate(vs)])
     df["lo"], df["hi"] = df["value"] - df["sd"], df["value"] + df["sd"]
     y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
-    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task"), color=alt.Color("series:N", legend=legend(len(values))))
+    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task", axis=alt.Axis(labelAngle=0)), color=alt.Color("series:N", legend=legend(len(values))))
     lines = base.mark_line(point=True).encode(y=y, tooltip=["series", "task", alt.Tooltip("value:Q", format=".4f"),
                                                             alt.Tooltip("sd:Q", format=".4f")])
     chart = alt.layer(base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q"), lines) if spread else lines
@@ -190,31 +222,43 @@ def paired_bars(rows: list, title: str):
 
 
 def grad_bars(grad_norms):
-    """Accumulated gradient norm per layer, per task ([{layer: norm}] per task), one panel per run."""
-    df = pd.DataFrame([{"run": run, "task": f"task {k + 1}", "layer": layer, "sum of grad norms": v}
+    """Accumulated gradient norm per layer, per task ([{parameter: norm}] per task), one panel per
+    run: horizontal bars, so the layers' names read level, written once at the left (standing
+    under the bars they were cut every other one at 1280 px)."""
+    df = pd.DataFrame([{"run": run, "task": f"task {k + 1}", "layer": names.param(layer, list(d)), "sum of grad norms": v}
                        for run, per_task in grad_norms.items() for k, d in enumerate(per_task) for layer, v in d.items()])
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("layer:N", title=None, sort=None), xOffset="task:N", y=alt.Y("sum of grad norms:Q"),
+        y=alt.Y("layer:N", title=None, sort=None, axis=WHOLE), yOffset="task:N", x=alt.X("sum of grad norms:Q"),
         color=alt.Color("task:N", scale=alt.Scale(scheme=TASK_COLORS)), tooltip=["run", "task", "layer",
                                                                                  "sum of grad norms"],
-    ).properties(width=260, height=220).facet(column=alt.Column("run:N", title=None, sort=list(grad_norms)))
+    ).properties(width=170, height=300).facet(column=alt.Column("run:N", title=None, sort=list(grad_norms)))
 
 
 def savings_bars(rows):
-    df = pd.DataFrame([{"optimizer": r["optimizer"], "reset": "reset" if r["reset"] else "no reset",
+    df = pd.DataFrame([{"optimizer": label(r["optimizer"]), "reset": {True: "state reset", False: "state kept"}.get(r["reset"], "no state"),
                         "savings": r["savings"]} for r in rows])
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("optimizer:N", sort=None), xOffset="reset:N", y=alt.Y("savings:Q", title="savings (1 - relearn/first)"),
+        x=alt.X("optimizer:N", sort=None, title=None, axis=alt.Axis(labelAngle=0, labelLimit=0)), xOffset="reset:N", y=alt.Y("savings:Q", title="savings (1 - relearn/first)"),
         color=alt.Color("reset:N", title="optimizer state"), tooltip=["optimizer", "reset", alt.Tooltip("savings:Q", format=".3f")],
     ).properties(height=260)
 
 
 def step_curves(curves: dict, field: str, title: str):
-    """Per-step curves during task 2 (gradient norm, weight change), one line per optimizer setting."""
-    df = pd.DataFrame([{"setting": k, "step": i + 1, field: v} for k, c in curves.items() for i, v in enumerate(c[field])])
+    """Per-step curves during task 2 (gradient norm, weight change): colour the optimizer, dashed
+    where its state is reset (settings named `<optimizer>` and `<optimizer>_reset`). Two legends of
+    five names beside the plot, not ten (a legend below takes the chart's height from the plot; the
+    dash is said in the page's words)."""
+    df = pd.DataFrame([{"optimizer": label(k.removesuffix(names.RESET)),
+                        "optimizer state": "reset" if k.endswith(names.RESET) else "kept", "step": i + 1, field: v}
+                       for k, c in curves.items() for i, v in enumerate(c[field])],
+                      columns=["optimizer", "optimizer state", "step", field])
     return alt.Chart(df).mark_line().encode(
-        x=alt.X("step:Q", title="step in task 2"), y=alt.Y(f"{field}:Q", title=title), color="setting:N",
-        tooltip=["setting", "step", alt.Tooltip(f"{field}:Q", format=".3f")]).properties(height=240)
+        x=alt.X("step:Q", title="step in task 2"), y=alt.Y(f"{field}:Q", title=title),
+        color=alt.Color("optimizer:N", sort=None, scale=alt.Scale(scheme=TASK_COLORS),  # two blues are one on a projector
+                        legend=legend(df["optimizer"].nunique())),
+        strokeDash=alt.StrokeDash("optimizer state:N", sort=["kept", "reset"], legend=None),
+        detail="optimizer state:N",
+        tooltip=["optimizer", "optimizer state", "step", alt.Tooltip(f"{field}:Q", format=".3f")]).properties(height=240)
 
 
 def convergence(curves: dict):
@@ -227,7 +271,7 @@ def convergence(curves: dict):
         phases = [("relearn, state reset" if reset else "relearn, state kept", c["relearn"])]
         if not reset:  # the first learning of task 1 is the same run with and without resets
             phases.append(("first learning", c["first"]))
-        rows += [{"optimizer": opt, "phase": phase, "step": st, "accuracy": a} for phase, trace in phases
+        rows += [{"optimizer": label(opt), "phase": phase, "step": st, "accuracy": a} for phase, trace in phases
                  for st, a in trace]
     df = pd.DataFrame(rows, columns=["optimizer", "phase", "step", "accuracy"])
     order = list(dict.fromkeys(df["optimizer"]))
@@ -237,8 +281,8 @@ def convergence(curves: dict):
                                                            "relearn, state reset"], range=["#999", "#1f77b4", "#d62728"]),
                         legend=alt.Legend(orient="bottom", title=None)),
         tooltip=["optimizer", "phase", "step", alt.Tooltip("accuracy:Q", format=".3f")],
-    ).properties(width=150, height=170).facet(column=alt.Column("optimizer:N", sort=order, title=None)
-                                                ).resolve_scale(x="independent")
+    ).properties(width=200, height=170).facet(  # three to a row: five panels in one ran past the page at 1280 px
+        facet=alt.Facet("optimizer:N", sort=order, title=None), columns=3).resolve_scale(x="independent")
 
 
 def straight_lines(lines: list, field: str = "loss"):
@@ -250,15 +294,16 @@ def straight_lines(lines: list, field: str = "loss"):
     y = alt.Y(f"{field}:Q", title=f"test {'loss' if field == 'loss' else 'accuracy'}",
               scale=ACC if field == "acc" else alt.Undefined)
     return alt.Chart(df).mark_line(point=alt.OverlayMarkDef(size=14)).encode(
-        x=alt.X("a:Q", title="a (weights (1 − a)·w_k + a·w_k+1)"), y=y,
+        x=alt.X("a:Q", title="a"), y=y,  # (what a is, the page's caption says: repeated under each panel, it ran into the next)
         color=alt.Color("evaluated on:N", scale=alt.Scale(domain=["old task", "new task"], range=["#d62728", "#1f77b4"]),
                         legend=alt.Legend(orient="bottom", title=None)),
         tooltip=["step", "evaluated on", alt.Tooltip("a:Q", format=".1f"), alt.Tooltip(f"{field}:Q", format=".3f")],
     ).properties(width=170, height=170).facet(column=alt.Column("step:N", title=None, sort=None))
 
 
-def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=None, axes=(None, None)):
-    """Decision regions over a 2-D grid (colour: predicted class, opacity: confidence) with test points."""
+def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=None, axes=(None, None), legend=True):
+    """Decision regions over a 2-D grid (colour: predicted class, opacity: confidence) with test points;
+    `legend` False: none (panels in a row share the last one's: each its own ran under its neighbour)."""
     (x0, y0), (x1, y1) = box
     xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
     gx, gy = np.meshgrid(xs, ys)  # 'xy' order, as the engine builds the grid
@@ -268,8 +313,8 @@ def regions(grid_cls, grid_conf, box, n, points, labels, title="", n_classes=Non
     pts = pd.DataFrame({"x": [p[0] for p in points], "y": [p[1] for p in points], "class": [str(c) for c in labels]})
     domain = [str(c) for c in range(n_classes or (max(max(grid_cls), max(labels)) + 1))]
     # filled legend symbols (the points' black outline would hide their colour); 100 classes get none
-    legend = alt.Legend(symbolType="circle", symbolStrokeWidth=0, symbolOpacity=1) if len(domain) <= 20 else None
-    color = alt.Color("class:N", scale=alt.Scale(domain=domain, scheme="category10"), legend=legend)
+    key = alt.Legend(symbolType="circle", symbolStrokeWidth=0, symbolOpacity=1) if legend and len(domain) <= 20 else None
+    color = alt.Color("class:N", scale=alt.Scale(domain=domain, scheme="category10"), legend=key)
     bg = alt.Chart(cells).mark_rect().encode(
         x=alt.X("x:Q", scale=alt.Scale(domain=[x0, x1], nice=False), title=axes[0]), x2="x2", y=alt.Y(
             "y:Q", scale=alt.Scale(domain=[y0, y1], nice=False), title=axes[1]), y2="y2",

@@ -68,15 +68,17 @@ def from_engine() -> dict:
     """The table, read from the engine as it is loaded in this process (plugins included)."""
     from dataclasses import fields
 
-    from . import compare, experiments, knobs
+    from . import compare, experiments, knobs, names
     from .data import DATASETS
     from .device import DEVICES
 
     def knob(f, helps):
         meta = {k: f.metadata[k] for k in META if k in f.metadata}
+        out = {"name": f.name, "default": repr(f.default), "help": helps.get(f.name, ""), "meta": meta}
         if (among := knobs.choices(f)) is not None:
             meta["choices"] = list(among)
-        return {"name": f.name, "default": repr(f.default), "help": helps.get(f.name, ""), "meta": meta}
+            out["shown"] = [names.with_label(c) for c in among]  # 'ce (cross-entropy)', for --help
+        return out
 
     exps = {}
     for name, exp in experiments.REGISTRY.items():

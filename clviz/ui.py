@@ -20,7 +20,7 @@ import streamlit as st
 
 from dataclasses import fields
 
-from . import charts, cost, experiments, jobs, plugin, store
+from . import charts, cost, experiments, jobs, plugin, store, takeaways
 from . import config as C
 from . import data as D
 from . import device as dev
@@ -140,6 +140,9 @@ def sidebar():
     sb = st.sidebar
     for e in plugin.ERRORS:  # a broken plugin file: said, and everything else keeps working
         sb.error(f"{e} Everything else works; fix the file and restart the server to load it.")
+    link("present", False)  # in the URL as every setting: a link opens the room's view
+    sb.toggle("Present", key="present", help="For a projector: hides the knobs, the links and the downloads, "
+                                             "draws the charts taller with larger fonts. Train and what to see stay.")
     sb.markdown("### Settings")
     link("dataset", D.DATASETS[0], D.DATASETS)
     dataset = sb.selectbox("Dataset", D.DATASETS, key="dataset",
@@ -170,7 +173,7 @@ def sidebar():
         store.clear()
         sb.success("Cache cleared.")
     return {"dataset": dataset, "data_dir": data_dir.strip(), "device": resolved, "seed": int(seed),
-            "seeds": int(seeds), "dataset_ok": found}
+            "seeds": int(seeds), "dataset_ok": found, "present": presenting()}
 
 
 def dataset_status(dataset, data_dir, where=None) -> bool:
@@ -247,7 +250,9 @@ def knobs_panel(page: str, settings: dict, dataset: str | None = None):
     n_classes = D.NUM_CLASSES.get(dataset, 10)
     shown = [f for f in fields(cls) if f.name not in cls.unused and K.where(f) in ("page", "more")]
     values = {"dataset": dataset}  # (make_config adds the sidebar's other settings)
-    for where, box in (("page", st.container()), ("more", st.expander("More knobs"))):
+    boxes = ((w, _Unseen()) for w in ("page", "more")) if presenting() else (
+        ("page", st.container()), ("more", st.expander("More knobs")))
+    for where, box in boxes:
         group = [f for f in shown if K.where(f) == where]
         for f in (f for f in group if _is_multi(f)):  # a whole row each: every chosen name stays readable
             values[f.name] = knob_widget(f"{page}_{f.name}", f, box, settings["device"], helps.get(f.name, ""))
@@ -258,6 +263,48 @@ def knobs_panel(page: str, settings: dict, dataset: str | None = None):
             else:
                 values[f.name] = knob_widget(f"{page}_{f.name}", f, next(cols), settings["device"], helps.get(f.name, ""))
     return make_config(page, settings, **values)
+
+
+class _Unseen:
+    """Stands in for a container in Present mode: each widget call answers the value the widget
+    holds (its state, which `link` seeds from the URL or from before) without drawing it, and keeps
+    that value in the session, so the URL keeps it and the widget has it back when Present is off.
+    One path for the knobs, drawn or not: the config is made the same way."""
+
+    def _value(self, key, default):
+        st.session_state[key] = v = st.session_state.get(key, default)
+        return v
+
+    def columns(self, n):
+        return [self] * n
+
+    def multiselect(self, label, options, default=None, key=None, **_):
+        return self._value(key, default)
+
+    def selectbox(self, label, options, index=0, key=None, **_):
+        return self._value(key, options[index])
+
+    radio = selectbox
+
+    def checkbox(self, label, value=False, key=None, **_):
+        return self._value(key, value)
+
+    def number_input(self, label, min_value=None, max_value=None, value=None, step=None, key=None, **_):
+        return self._value(key, value)
+
+    def slider(self, label, min_value=None, max_value=None, value=None, step=None, key=None, **_):
+        return self._value(key, value)
+
+    def text_input(self, label, value="", key=None, **_):
+        return self._value(key, value)
+
+    def error(self, message):  # an invalid setting is still said: Train waits for it
+        st.error(message)
+
+
+def presenting() -> bool:
+    """Present mode (the sidebar's toggle): the room's view."""
+    return bool(st.session_state.get("present", False))
 
 
 def _is_multi(f) -> bool:
@@ -315,7 +362,7 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
         q.cancel(job)
         active = False
 
-    if cfg is not None:  # this page's settings as a comparison's baseline
+    if cfg is not None and not presenting():  # this page's settings as a comparison's baseline
         st.page_link("app_pages/compare.py", label="Compare from these settings", icon=":material/compare_arrows:",
                      query_params={"compare_experiment": page, f"compare_set_{page}": compare_settings(cfg)})
     stored = None if active or cfg is None or (job is not None and job.cfg == cfg) else store.load(cfg)
@@ -452,7 +499,10 @@ def _job_view(job, live_view, result_view, page):
 def downloads(page, result, charts: dict | None = None):
     """JSON of the whole result, and a zip for slides: CSV tables, every chart as PNG, SVG and
     HTML that renders offline (clviz/export.py). Both are built only when clicked (callables), not
-    on every rerun: rendering a page's charts takes a second or two."""
+    on every rerun: rendering a page's charts takes a second or two. None in Present mode."""
+    if presenting():
+        return
+
     def zipped():
         from . import export  # vl-convert: loaded on the first click, not by every page
         return export.zip_bytes(result, charts or {})
@@ -464,8 +514,18 @@ def downloads(page, result, charts: dict | None = None):
                        key=f"{page}_dl_zip", on_click="ignore")
 
 
-def chart(ch, key=None):
-    st.altair_chart(ch, width="stretch", key=key)
+def chart(ch, key=None, width="stretch"):
+    """A chart (`width` None: at the size its spec sets); in Present mode taller, with larger fonts
+    (charts.present, on its Vega-Lite spec)."""
+    if presenting():
+        st.vega_lite_chart(spec=charts.present(ch.to_dict()), width=width, key=key)
+    else:
+        st.altair_chart(ch, width=width, key=key)
+
+
+def takeaway(text: str):
+    """What to see in the chart below, in one line from the result's numbers (clviz/takeaways.py)."""
+    st.markdown(f"**What to see:** {text}")
 
 
 # ---------------------------------------------------------------- views shared by the pages
@@ -488,13 +548,18 @@ def live_curves(rows, events, cfg):
     curves_panel(rows, cfg.epochs)
 
 
-def curves_panel(rows, epochs):
-    """Forgetting curves, loss and sparsity per epoch, on axes fixed to the whole run."""
+def curves_panel(rows, epochs, done=False):
+    """Forgetting curves, loss and sparsity per epoch, on axes fixed to the whole run; once the run
+    is `done`, what to see in them (not mid-run: "at the end" would not be the end yet)."""
     if not rows:
         st.caption("Waiting for the first epoch…")
         return {}
     out, specs = _curve_specs(rows, epochs)
-    draw = lambda name: st.vega_lite_chart(spec=specs[name], width="stretch")  # noqa: E731
+
+    def draw(name):  # from the spec built once (Present mode enlarges a copy of it)
+        st.vega_lite_chart(spec=charts.present(specs[name]) if presenting() else specs[name], width="stretch")
+    if done:
+        takeaway(takeaways.curves(rows))
     draw("forgetting curves")
     c1, c2 = st.columns(2)
     with c1:

@@ -1,10 +1,13 @@
 """Every page through Streamlit's AppTest: small settings, press Train, check the numbers and charts."""
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from clviz import takeaways
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -111,15 +114,25 @@ def test_savings_page():
     at.number_input(key="savings_seeds").set_value(3)
     at.run()
     train(at, "savings")
-    df, r = at.dataframe[0].value, result_of(at, "savings")
+    df, joint, r = at.dataframe[0].value, at.dataframe[1].value, result_of(at, "savings")
     assert r["config"]["seeds"] == 3  # the page's own count of runs, not the sidebar's
-    assert list(df["optimizer"]) == ["sgd", "sgd", "adam", "adam"] and list(df["reset"]) == [False, True] * 2
-    cells_equal(df, {"savings": [x["savings"] for x in r["rows"]], "savings ± sd": [x["savings_std"] for x in r["rows"]],
-                     "steps relearn": [x["steps_relearn"] for x in r["rows"]]})
+    # one row per setting in a person's words; two tables, each narrow enough for 1280 px
+    assert list(df["setting"]) == ["SGD, state kept", "SGD, state reset", "Adam, state kept", "Adam, state reset"]
+    assert list(df.columns) == ["setting", "lr", "steps first", "steps relearn", "savings", "± sd", "clear of noise",
+                                "notes"]
+    cells_equal(df, {"savings": [x["savings"] for x in r["rows"]], "± sd": [x["savings_std"] for x in r["rows"]],
+                     "steps relearn": [x["steps_relearn"] for x in r["rows"]],
+                     "steps first": [x["steps_first"][0] for x in r["rows"]]})
     assert df["savings"].tolist() == pytest.approx([np.mean(x["savings_runs"]) for x in r["rows"]])
-    assert df["notes (Split MNIST)"].tolist() == [0.59, 0.59, -0.74, 0.13]
+    assert df["notes"].tolist() == ["0.59", "0.59", "-0.74", "0.13"]
+    assert df["clear of noise"].tolist() == [{True: "yes", False: "no"}[x["clear_of_noise"]] for x in r["rows"]]
+    assert list(joint["setting"]) == list(df["setting"])
+    cells_equal(joint, {"after sequential": [x["steps_joint_after"] for x in r["rows"]],
+                        "from scratch": [x["steps_joint_scratch"] for x in r["rows"]]})
+    assert joint["hit the step limit"].tolist() == ["yes" if x["hit_max_steps"] else "" for x in r["rows"]]
     # every row is clear of the noise, or the page says which are not
-    noisy = [f"{x['optimizer']}{' (reset)' if x['reset'] else ''}" for x in r["rows"] if not x["clear_of_noise"]]
+    noisy = [f"{'SGD' if x['optimizer'] == 'sgd' else 'Adam'}, state {'reset' if x['reset'] else 'kept'}"
+             for x in r["rows"] if not x["clear_of_noise"]]
     if noisy:
         assert any(", ".join(noisy) in w.value for w in at.warning), [w.value for w in at.warning]
     else:
@@ -513,3 +526,29 @@ def test_home_explains_the_notes_once_with_their_figures():
     pages = at.dataframe[0].value
     assert list(pages["page"]) == [e.title for e in experiments.REGISTRY.values()] + ["Compare"]
     assert all(pages["asks"].str.len() > 10)  # every page has its question
+
+
+def test_present_hides_the_knobs_and_keeps_train_and_what_to_see():
+    """Present mode (the sidebar's toggle, in the URL): no knob is drawn, yet the link's settings make
+    the config; Train and the takeaway lines stay; the charts' fonts are the projector's; turned off,
+    the knobs come back holding the same values."""
+    from clviz import charts as C
+    at = open_link("probe", present="true", probe_epochs="1", probe_per_class="40")
+    knobs = [w for kind in ("number_input", "text_input", "selectbox", "multiselect", "slider", "checkbox", "radio")
+             for w in at.main.get(kind) if (w.key or "").startswith("probe_")]
+    assert knobs == [] and not at.main.get("expander")  # nor the "More knobs" expander
+    assert at.button(key="probe_train").label == "Train"
+    train(at, "probe")
+    r = result_of(at, "probe")
+    assert (r["config"]["epochs"], r["config"]["per_class"]) == (1, 40)  # the link's values, though no widget is drawn
+    lines = [m.value for m in at.markdown if m.value.startswith("**What to see:**")]
+    assert f"**What to see:** {takeaways.probe_summary(r)}" in lines and len(lines) == 5, lines
+    specs = [json.loads(c.proto.spec) for c in charts(at)]
+    assert specs and all(s["config"]["axis"] == C.PRESENT_FONTS["axis"] for s in specs)
+    assert not at.get("download_button")  # nothing to click for the room
+    assert {k: at.query_params[k] for k in at.query_params} == {"present": "true", "probe_epochs": "1",
+                                                                "probe_per_class": "40"}
+    at.sidebar.toggle(key="present").set_value(False).run()
+    assert at.number_input(key="probe_epochs").value == 1 and at.number_input(key="probe_per_class").value == 40
+    specs = [json.loads(c.proto.spec) for c in charts(at)]
+    assert specs and all(s.get("config", {}).get("axis", {}).get("labelFontSize") != 16 for s in specs)
