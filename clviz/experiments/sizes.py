@@ -117,13 +117,15 @@ def savings(cfg, sizes, n_test, ctx):
     """Per optimizer and seed (one run each), joint from scratch; then, with and without reset,
     each task to the criterion, task 1 relearned, the joint criterion from the end state.
     A criterion check is a forward pass and a read: counted as a step's overhead besides."""
+    from .savings import STATELESS  # (an optimizer without state trains its reset run once: the same run)
     N, w = sum(sizes), ctx["worst"]
-    phases = [_to_criterion(cfg, N, "joint_criterion", w)]
-    phases += 2 * ([_to_criterion(cfg, n, "criterion", w) for n in sizes]
-                   + [_to_criterion(cfg, sizes[0], "criterion", w), _to_criterion(cfg, N, "joint_criterion", w)])
-    runs = len(cfg.optimizers) * cfg.seeds
-    steps, evaluated, checks = (sum(p[i] for p in phases) for i in range(3))
-    return [Part(runs * steps, cfg.batch_size, 1, runs * evaluated), Part(runs * checks, 0, 1, 0, elem_scale=0.0)]
+    scratch = [_to_criterion(cfg, N, "joint_criterion", w)]
+    setting = ([_to_criterion(cfg, n, "criterion", w) for n in sizes]
+               + [_to_criterion(cfg, sizes[0], "criterion", w), _to_criterion(cfg, N, "joint_criterion", w)])
+    settings = sum(1 if o in STATELESS else 2 for o in cfg.optimizers)
+    steps, evaluated, checks = (cfg.seeds * (len(cfg.optimizers) * sum(p[i] for p in scratch)
+                                             + settings * sum(p[i] for p in setting)) for i in range(3))
+    return [Part(steps, cfg.batch_size, 1, evaluated), Part(checks, 0, 1, 0, elem_scale=0.0)]
 
 
 PARTS = {"sparsity": sparsity, "probe": probe, "losses": losses, "savings": savings, "cifar": cifar,
