@@ -531,13 +531,14 @@ def live_curves(rows, events, cfg):
     curves_panel(rows, cfg.epochs)
 
 
-def curves_panel(rows, epochs, done=False):
-    """Forgetting curves, loss and sparsity per epoch, on axes fixed to the whole run; once the run
-    is `done`, what to see in them (not mid-run: "at the end" would not be the end yet)."""
+def curves_panel(rows, epochs, done=False, built=None):
+    """Forgetting curves, loss and sparsity per epoch, on axes fixed to the whole run (`built`: those
+    charts, made already by the page's figures); once the run is `done`, what to see in them (not
+    mid-run: "at the end" would not be the end yet)."""
     if not rows:
         st.caption("Waiting for the first epoch…")
         return {}
-    out = charts.curve_charts(rows, epochs)
+    out = built or charts.curve_charts(rows, epochs)
     if done:
         takeaway(takeaways.curves(rows))
     chart(out["forgetting curves"])
@@ -555,19 +556,7 @@ def curves_of(result, runs):
     return [{**row, "run": name} for name in runs for row in result[name]["curve"]]
 
 
-def _spread(cols):
-    """{name: list or (part, key)} -> (values, spread): a (part, key) column brings along its
-    spread across seeds (part[key + '_std']) where the run had several seeds."""
-    values, spread = {}, {}
-    for name, v in cols.items():
-        if isinstance(v, tuple):
-            part, key = v
-            values[name] = part[key]
-            if f"{key}_std" in part:
-                spread[name] = part[f"{key}_std"]
-        else:
-            values[name] = v
-    return values, spread
+_spread = charts.spread_of  # (pure: with the chart builders, which need it too)
 
 
 def task_table(tasks, **cols):
@@ -581,7 +570,4 @@ def task_table(tasks, **cols):
     return pd.DataFrame({"task": range(1, len(tasks) + 1), "classes": [",".join(map(str, t)) for t in tasks], **out})
 
 
-def task_lines(title, domain=None, **cols):
-    """Lines over tasks, with a band of ± one sd across seeds where there is one."""
-    values, spread = _spread(cols)
-    return charts.per_task_lines(values, title, domain, spread)
+task_lines = charts.task_lines
