@@ -19,7 +19,7 @@ import streamlit as st
 
 from dataclasses import fields
 
-from . import charts, experiments, jobs, plugin, store, takeaways
+from . import charts, experiments, figures, jobs, plugin, store, takeaways
 from . import config as C
 from . import data as D
 from . import device as dev
@@ -551,9 +551,7 @@ def curves_panel(rows, epochs, done=False, built=None):
     return out
 
 
-def curves_of(result, runs):
-    """The epoch rows of several sub-runs of a result, labelled by run (for `live_curves`)."""
-    return [{**row, "run": name} for name in runs for row in result[name]["curve"]]
+curves_of = figures.curves_of  # the epoch rows of several sub-runs of a result, labelled by run
 
 
 _spread = charts.spread_of  # (pure: with the chart builders, which need it too)
