@@ -1,7 +1,7 @@
 """CIFAR: the same story on Split CIFAR-100 (10 tasks of 10 classes) with a small CNN."""
 import streamlit as st
 
-from clviz import charts, data, experiments, report, takeaways, ui
+from clviz import figures, report, takeaways, ui
 
 REF = report.REFERENCE["cifar100"]
 
@@ -31,11 +31,12 @@ cfg = ui.knobs_panel("cifar", s, dataset=name)
 
 def result_view(r):
     ui.takeaway(takeaways.probe_summary(r))
+    ui.link("cifar_heat", 1, list(range(1, len(r["tasks"]) + 1)))
+    k = min(st.session_state.get("cifar_heat", 1), len(r["tasks"])) - 1  # (its slider: below, by the heatmap)
+    figs = figures.cifar(r, k)  # the charts --export writes too
     c1, c2 = st.columns([3, 2])
-    bars = charts.bars({"joint (concurrent)": r["joint_acc"], "sequential": r["sequential_acc"],
-                        "probe after last task": r["probe_all"][-1]}, "accuracy on all classes")
     with c1:
-        ui.chart(bars)
+        ui.chart(figs["summary"])
     with c2:
         st.metric("Preserved (probe / joint)", f"{r['preserved']:.3f}")
         if r["config"]["dataset"] == "cifar100":  # the notes' figures are CIFAR-100's: beside no other set
@@ -45,16 +46,13 @@ def result_view(r):
                                                "probe (all)": (r, "probe_all"),
                                                "sparsity (no BN)": (r["no_bn"], "sparsity"),
                                                "sparsity (BN)": (r["bn"], "sparsity")}), hide_index=True)
-    sp = ui.task_lines("latent sparsity", [0, 1], **{"no BN": (r["no_bn"], "sparsity"), "BN": (r["bn"], "sparsity")})
     ui.takeaway(takeaways.sparsity(r))
-    ui.chart(sp)
-    ui.link("cifar_heat", 1, list(range(1, len(r["tasks"]) + 1)))
+    ui.chart(figs["sparsity"])
     k = st.select_slider("Latent features after task", list(range(1, len(r["tasks"]) + 1)), key="cifar_heat") - 1
-    heat = charts.heatmap(r["no_bn"]["heatmap"][k], r["no_bn"]["heatmap_labels"][k], "no BN")
     ui.takeaway(takeaways.heatmap(r["no_bn"]["heatmap"][k], k, "no_bn"))
-    ui.chart(heat)
-    curves = ui.curves_panel([{**x, "run": "no BN"} for x in r["curve"]], r["config"]["epochs"], done=True)
-    return {"summary": bars, "sparsity": sp, "heatmap": heat, **curves}
+    ui.chart(figs["heatmap"])
+    ui.curves_panel(r["curve"], r["config"]["epochs"], done=True, built=figs)
+    return figs
 
 
 ui.run_panel("cifar", cfg, s["device"], ui.live_curves, result_view)

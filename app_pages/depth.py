@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from clviz import charts, lens_charts, ui
+from clviz import lens_charts, ui
 
 st.title("Where forgetting lives")
 st.markdown(

@@ -1,7 +1,7 @@
 """Loss Variants: which part of cross-entropy does the forgetting?"""
 import streamlit as st
 
-from clviz import charts, data, meta, takeaways, ui
+from clviz import charts, data, figures, meta, takeaways, ui
 from clviz.experiments.losses import notes_beside
 
 st.title("Loss variants")
@@ -17,12 +17,13 @@ cfg = ui.knobs_panel("losses", s)
 
 def result_view(r):
     NAMES = {n: charts.label(n) for n in r["config"]["losses"]}
+    figs = figures.losses(r)  # the charts --export writes too
     st.subheader("Summary")
     ui.takeaway(takeaways.losses_summary(r))
     st.dataframe([{"loss": NAMES[n], "final acc (all seen)": r[n]["final_acc"], "forgetting of task 1":
                    r[n]["forgetting"][0], "probe (seen), last task": r[n]["probe_seen"][-1]} for n in NAMES],
                  hide_index=True)
-    curves = ui.curves_panel(ui.curves_of(r, list(NAMES)), r["config"]["epochs"], done=True)
+    ui.curves_panel(ui.curves_of(r, list(NAMES)), r["config"]["epochs"], done=True, built=figs)
 
     if rows := notes_beside(r):  # when correct logit only ran
         st.subheader("Correct logit only, beside the notes (Split MNIST)")
@@ -64,10 +65,9 @@ def result_view(r):
                                          for w in ("seen", "all")})
     st.dataframe(probe.drop(columns=["classes"]).set_index("task").T.rename(columns=lambda k: f"task {k}"))
     st.subheader("Accumulated gradient norm per layer, per task")
-    grads = charts.grad_bars({NAMES[n]: r[n]["grad_norms"] for n in NAMES})
     ui.takeaway(takeaways.gradients(r))
-    ui.chart(grads)
-    return {**curves, "gradients": grads}
+    ui.chart(figs["gradients"])
+    return figs
 
 
 ui.run_panel("losses", cfg, s["device"], ui.live_curves, result_view)

@@ -1,7 +1,7 @@
 """Linear Probe: the features survive even when the network's answers do not."""
 import streamlit as st
 
-from clviz import charts, report, takeaways, ui
+from clviz import figures, report, takeaways, ui
 
 REF = report.REFERENCE["mnist"]
 
@@ -17,13 +17,12 @@ cfg = ui.knobs_panel("probe", s)
 
 
 def result_view(r):
-    summary = {"joint (concurrent)": r["joint_acc"], "sequential": r["sequential_acc"],
-               "probe after last task": r["probe_all"][-1]}
+    ui.link("probe_line_field", "loss", ["loss", "acc"])  # (its radio: below, by its chart)
+    figs = figures.probe(r, st.session_state.get("probe_line_field", "loss"))  # the charts --export writes too
     ui.takeaway(takeaways.probe_summary(r))
     c1, c2 = st.columns([3, 2])
     with c1:
-        bars = charts.bars(summary, "accuracy on all classes")
-        ui.chart(bars)
+        ui.chart(figs["summary"])
     with c2:
         st.metric("Preserved (probe / joint)", f"{r['preserved']:.3f}")
         ds = r["config"]["dataset"]
@@ -34,30 +33,24 @@ def result_view(r):
     st.dataframe(ui.task_table(r["tasks"], **{"network (seen)": (r, "acc_seen"), "probe (seen)": (r, "probe_seen"),
                                                "probe (all)": (r, "probe_all"), "sparsity": (r, "sparsity")}),
                  hide_index=True)
-    lines = ui.task_lines("accuracy", [0, 1], **{"network, seen classes": (r, "acc_seen"),
-                                                 "probe, seen classes": (r, "probe_seen"),
-                                                 "probe, all classes": (r, "probe_all")})
-    matrix = charts.accuracy_matrix(r["matrix"])
     c1, c2 = st.columns([3, 2])
     with c1:
         ui.takeaway(takeaways.probe_per_task(r))
-        ui.chart(lines)
+        ui.chart(figs["per task"])
     with c2:
         ui.takeaway(takeaways.matrix(r["matrix"]))
         st.caption("Accuracy on each task (columns) after training each task (rows)")
-        ui.chart(matrix, width=None)  # at its own size ("content" drew it squeezed)
-    curves = ui.curves_panel([{**x, "run": "sequential"} for x in r["curve"]], r["config"]["epochs"], done=True)
+        ui.chart(figs["matrix"], width=None)  # at its own size ("content" drew it squeezed)
+    ui.curves_panel(r["curve"], r["config"]["epochs"], done=True, built=figs)
     st.subheader("Between two tasks, in weight space")
-    ui.link("probe_line_field", "loss", ["loss", "acc"])
-    field = st.radio("Show", ["loss", "acc"], horizontal=True, key="probe_line_field",
-                     format_func={"loss": "test loss", "acc": "test accuracy"}.get)
-    line = charts.straight_lines(r["line"], field)
+    st.radio("Show", ["loss", "acc"], horizontal=True, key="probe_line_field",
+             format_func={"loss": "test loss", "acc": "test accuracy"}.get)
     ui.takeaway(takeaways.straight_lines(r["line"]))
-    ui.chart(line)
+    ui.chart(figs["straight lines"])
     st.caption("The weights on the straight line from the network after task k (a = 0) to the network after "
                "task k+1 (a = 1), (1 − a)·w_k + a·w_k+1, evaluated on task k (old) and task k+1 (new). Where both curves are low at once, "
                "a network that knows both tasks lies on the path that training walked past.")
-    return {"summary": bars, "per task": lines, "matrix": matrix, **curves, "straight lines": line}
+    return figs
 
 
 ui.run_panel("probe", cfg, s["device"], ui.live_curves, result_view)

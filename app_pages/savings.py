@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, names, report, tables, takeaways, ui
+from clviz import figures, names, report, tables, takeaways, ui
 
 st.title("Optimizer savings")
 st.markdown(
@@ -53,26 +53,23 @@ def result_view(r):
         "after sequential": num("steps after sequential", format="%.0f",
                                 help="Steps to the joint criterion on all classes, from the end of sequential training"),
         "from scratch": num("steps from scratch", format="%.0f", help="The same, from a fresh network")})
-    bars = charts.savings_bars(r["rows"])
-    conv = charts.convergence(r["convergence"])
-    gn = charts.step_curves(r["task2_curves"], "grad_norm", "gradient norm")
-    wc = charts.step_curves(r["task2_curves"], "weight_change", "‖w − w after task 1‖")
+    figs = figures.savings(r)  # the charts --export writes too
     ui.takeaway(takeaways.savings(r["rows"]))
-    ui.chart(bars)
+    ui.chart(figs["savings"])
     st.subheader("Convergence on task 1: learned first, then relearned after all tasks")
     ui.takeaway(takeaways.convergence(r["rows"]))
-    ui.chart(conv)
+    ui.chart(figs["convergence"])
     st.subheader("During task 2")
     ui.takeaway(takeaways.drift(r["task2_curves"]))
     c1, c2 = st.columns(2)
     with c1:
-        ui.chart(gn)
+        ui.chart(figs["grad_norm"])
     with c2:
-        ui.chart(wc)
+        ui.chart(figs["weight_change"])
     st.caption("Solid: the optimizer's state kept at task boundaries; dashed: reset.")
     if (joint["hit the step limit"] == "yes").any():
         st.warning("Some phases hit the step limit before reaching the criterion: their savings are bounds.")
-    return {"savings": bars, "convergence": conv, "grad_norm": gn, "weight_change": wc}
+    return figs
 
 
 ui.run_panel("savings", cfg, s["device"], live_view, result_view)

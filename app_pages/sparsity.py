@@ -1,7 +1,7 @@
 """Sparsity: the latent layer goes quiet as tasks arrive, unless BatchNorm holds it."""
 import streamlit as st
 
-from clviz import charts, report, takeaways, ui
+from clviz import figures, report, takeaways, ui
 
 REF = report.REFERENCE["mnist"]
 
@@ -24,8 +24,10 @@ def result_view(r):
         "val loss (no BN)": (no_bn, "val_loss"), "sparsity (no BN)": (no_bn, "sparsity"),
         "val loss (BN)": (bn, "val_loss"), "sparsity (BN)": (bn, "sparsity"),
         "acc seen (no BN)": (no_bn, "acc_seen"), "acc seen (BN)": (bn, "acc_seen")}), hide_index=True)
-    sp = ui.task_lines("latent sparsity", [0, 1], **{"no BN": (no_bn, "sparsity"), "BN": (bn, "sparsity")})
-    vl = ui.task_lines("validation loss (seen classes)", **{"no BN": (no_bn, "val_loss"), "BN": (bn, "val_loss")})
+    ui.link("sparsity_heat_task", 1, list(range(1, len(r["tasks"]) + 1)))
+    k = min(st.session_state.get("sparsity_heat_task", 1), len(r["tasks"])) - 1  # (its slider: below, by the heatmaps)
+    figs = figures.sparsity(r, k)  # the charts --export writes too
+    sp, vl = figs["sparsity"], figs["val_loss"]
     c1, c2 = st.columns(2)
     with c1:
         ui.takeaway(takeaways.sparsity(r))
@@ -34,30 +36,23 @@ def result_view(r):
         ui.takeaway(takeaways.val_loss(r))
         ui.chart(vl)
     st.subheader("Latent features")
-    ui.link("sparsity_heat_task", 1, list(range(1, len(r["tasks"]) + 1)))
     k = st.select_slider("After task", options=list(range(1, len(r["tasks"]) + 1)), key="sparsity_heat_task") - 1
     ui.takeaway(takeaways.heatmaps(r, k))
     c1, c2 = st.columns(2)
-    heat = {}
-    for col, name, part in ((c1, "no BN", no_bn), (c2, "BN", bn)):
-        heat[name] = charts.heatmap(part["heatmap"][k], part["heatmap_labels"][k],
-                                    f"{name}: sparsity {part['sparsity'][k]:.3f}")
+    for col, name in ((c1, "no BN"), (c2, "BN")):
         with col:
-            ui.chart(heat[name])
+            ui.chart(figs[f"heatmap {name}"])
     st.caption("Rows: test samples sorted by class; columns: latent units. A blank column is a unit that "
                "never fires: a dead unit.")
     st.subheader("Hidden-layer biases")
     ui.takeaway(takeaways.biases(r))
     c1, c2 = st.columns(2)
-    bias = {}
-    for col, name, part in ((c1, "no BN", no_bn), (c2, "BN", bn)):
-        bias[name] = charts.bias_histograms(part["bias"]).properties(title=name)
+    for col, name in ((c1, "no BN"), (c2, "BN")):
         with col:
-            ui.chart(bias[name])
+            ui.chart(figs[f"bias {name}"])
     st.subheader("Forgetting curves")
-    curves = ui.curves_panel(ui.curves_of(r, ["no_bn", "bn"]), r["config"]["epochs"], done=True)
-    return {"sparsity": sp, "val_loss": vl, **{f"heatmap {n}": c for n, c in heat.items()},
-            **{f"bias {n}": c for n, c in bias.items()}, **curves}
+    ui.curves_panel(ui.curves_of(r, ["no_bn", "bn"]), r["config"]["epochs"], done=True, built=figs)
+    return figs
 
 
 ui.run_panel("sparsity", cfg, s["device"], ui.live_curves, result_view)

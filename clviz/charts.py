@@ -142,6 +142,27 @@ def per_task_lines(values: dict, title: str, domain=None, spread: dict | None = 
     return chart.properties(height=240)
 
 
+def spread_of(cols):
+    """{name: list or (part, key)} -> (values, spread): a (part, key) column brings along its
+    spread across seeds (part[key + '_std']) where the run had several seeds."""
+    values, spread = {}, {}
+    for name, v in cols.items():
+        if isinstance(v, tuple):
+            part, key = v
+            values[name] = part[key]
+            if f"{key}_std" in part:
+                spread[name] = part[f"{key}_std"]
+        else:
+            values[name] = v
+    return values, spread
+
+
+def task_lines(title, domain=None, **cols):
+    """Lines over tasks from result parts ((part, key) columns), with a band of ± one sd across seeds where there is one."""
+    values, spread = spread_of(cols)
+    return per_task_lines(values, title, domain, spread)
+
+
 def variant_curves(rows: list, title: str, x_title: str = "epoch (across tasks)", domain=(0, 1)):
     """Compare: one line per variant ({"variant", "x", "value", "sd"} rows), with its band of
     ± one standard deviation across seeds. Distinct colours (a projector loses two blues); a

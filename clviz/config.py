@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 from .data import DATASETS, DEFAULT_TASKS, NUM_CLASSES, DataError, format_tasks, parse_tasks
-from .knobs import check_bounds, help_of, knob  # noqa: F401  (help_of: the CLI reads it from here)
+from .knobs import check_bounds, knob
 from .train import OPTIMIZERS
 
 MAX_EPOCHS = {"cpu": 200, "cuda": 2000, "mps": 500}  # beyond this a run would take hours: surely a typo

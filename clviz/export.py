@@ -99,9 +99,12 @@ def write(folder, result, charts: dict) -> list:
 
 
 def result_charts(result) -> dict:
-    """The charts every experiment's page shows for its runs, built from the result alone (the CLI
-    has no page): each run's epoch charts (charts.curve_charts, as the pages draw them) and its
-    accuracy matrix."""
+    """The charts of the result's page, built from the result alone (the CLI has no page): the
+    experiment's own (clviz/figures.py, which its page draws) where it has them; otherwise each
+    run's epoch charts (charts.curve_charts, as the pages draw them) and its accuracy matrix."""
+    from . import figures
+    if (own := figures.of(result)) is not None:
+        return own
     out = {}
     epochs = result.get("config", {}).get("epochs") or 1
     for name, part in [("", result), *((k, v) for k, v in result.items() if isinstance(v, dict))]:

@@ -20,7 +20,7 @@ import streamlit as st
 
 from dataclasses import fields
 
-from . import charts, cost, experiments, jobs, plugin, store, takeaways
+from . import charts, cost, experiments, figures, jobs, plugin, store, takeaways
 from . import config as C
 from . import data as D
 from . import device as dev
@@ -555,16 +555,18 @@ def live_curves(rows, events, cfg):
     curves_panel(rows, cfg.epochs)
 
 
-def curves_panel(rows, epochs, done=False):
-    """Forgetting curves, loss and sparsity per epoch, on axes fixed to the whole run; once the run
-    is `done`, what to see in them (not mid-run: "at the end" would not be the end yet)."""
+def curves_panel(rows, epochs, done=False, built=None):
+    """Forgetting curves, loss and sparsity per epoch, on axes fixed to the whole run (`built`: those
+    charts, made already by the page's figures); once the run is `done`, what to see in them (not
+    mid-run: "at the end" would not be the end yet)."""
     if not rows:
         st.caption("Waiting for the first epoch…")
         return {}
-    out, specs = _curve_specs(rows, epochs)
+    out, specs = (built, None) if built else _curve_specs(rows, epochs)
 
-    def draw(name):  # from the spec built once (Present mode enlarges a copy of it)
-        st.vega_lite_chart(spec=charts.present(specs[name]) if presenting() else specs[name], width="stretch")
+    def draw(name):  # a live run's from the spec built once (Present mode enlarges a copy of it)
+        spec = specs[name] if specs is not None else out[name].to_dict()
+        st.vega_lite_chart(spec=charts.present(spec) if presenting() else spec, width="stretch")
     if done:
         takeaway(takeaways.curves(rows))
     draw("forgetting curves")
@@ -602,24 +604,10 @@ def _curve_specs(rows, epochs):
     return built
 
 
-def curves_of(result, runs):
-    """The epoch rows of several sub-runs of a result, labelled by run (for `live_curves`)."""
-    return [{**row, "run": name} for name in runs for row in result[name]["curve"]]
+curves_of = figures.curves_of  # the epoch rows of several sub-runs of a result, labelled by run
 
 
-def _spread(cols):
-    """{name: list or (part, key)} -> (values, spread): a (part, key) column brings along its
-    spread across seeds (part[key + '_std']) where the run had several seeds."""
-    values, spread = {}, {}
-    for name, v in cols.items():
-        if isinstance(v, tuple):
-            part, key = v
-            values[name] = part[key]
-            if f"{key}_std" in part:
-                spread[name] = part[f"{key}_std"]
-        else:
-            values[name] = v
-    return values, spread
+_spread = charts.spread_of  # (pure: with the chart builders, which need it too)
 
 
 def task_table(tasks, **cols):
@@ -633,7 +621,4 @@ def task_table(tasks, **cols):
     return pd.DataFrame({"task": range(1, len(tasks) + 1), "classes": [",".join(map(str, t)) for t in tasks], **out})
 
 
-def task_lines(title, domain=None, **cols):
-    """Lines over tasks, with a band of ± one sd across seeds where there is one."""
-    values, spread = _spread(cols)
-    return charts.per_task_lines(values, title, domain, spread)
+task_lines = charts.task_lines

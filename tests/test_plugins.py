@@ -83,7 +83,8 @@ def test_a_plugin_knob_is_a_cli_option_with_its_help(examples, capsys):
     text = capsys.readouterr().out
     assert "--sigmoid-sq-power" in text and "exponent of the miss" in text
     options = text.split("\n  --losses VALUE")[1].split("\n  --")[0]  # the --losses option's own help
-    assert "from: ce,correct_only,latent_only,sigmoid_sq" in " ".join(options.split()).replace(", ", ",")
+    assert ("from: ce (cross-entropy), correct_only (correct logit only), latent_only (latent-only negatives), "
+            "sigmoid_sq (sigmoid, squared miss)") in " ".join(options.split())  # each name beside its label
 
 
 def test_a_batched_run_gives_each_copy_its_own_loss(examples):
