@@ -201,10 +201,10 @@ def seconds(parts, macs: float, params: int, m: Machine) -> float:
 
 # ---------------------------------------------------------------- every experiment's parts
 
-def estimate(cfg, meta, threads: int = 1, machine: Machine | None = None) -> Estimate:
-    """The cost of `cfg` on data described by `meta` (clviz/meta.py), in seconds of this machine."""
+def estimate(cfg, meta, count, threads: int = 1, machine: Machine | None = None) -> Estimate:
+    """The cost of `cfg` on data described by `meta` (clviz/meta.py), in seconds of this machine;
+    `count(cfg, sizes, n_test, ctx)` lists its work (its experiment's, clviz/experiments/sizes.py)."""
     from .config import tasks_of
-    from .experiments.sizes import PARTS
     tasks = tasks_of(cfg, meta.num_classes)
     cap = cfg.per_class or float("inf")
     counts = {c: min(n, cap) for c, n in meta.train_counts.items()}
@@ -214,7 +214,7 @@ def estimate(cfg, meta, threads: int = 1, machine: Machine | None = None) -> Est
     n_test = meta.n_test if not getattr(cfg, "validation", 0) else int(sum(sizes) * cfg.validation)
     macs, params = model_size(meta.shape, meta.num_classes, tuple(cfg.hidden))
     m = machine or calibrate(threads)
-    parts, worst = (PARTS[cfg.experiment](cfg, sizes, n_test, {"tasks": tasks, "counts": counts, "params": params, "worst": w})
+    parts, worst = (count(cfg, sizes, n_test, {"tasks": tasks, "counts": counts, "params": params, "worst": w})
                     for w in (False, True))
     steps = lambda ps: sum(p.steps for p in ps if p.batch)  # (savings' criterion checks are not optimiser steps)
     return Estimate(seconds(parts, macs, params, m), steps(parts), macs, seconds(worst, macs, params, m), steps(worst))

@@ -18,7 +18,7 @@ from .. import cost, meta, plugin, store
 from ..config import Config, build, to_dict, validate
 from ..device import THREADS, resolve
 from ..train import EagerFallback, TrainingError
-from . import boundaries, cifar, depth, losses, probe, remedies, savings, sparsity
+from . import boundaries, cifar, depth, losses, probe, remedies, savings, sizes, sparsity
 from .common import Experiment, Reporter, cap_per_class, validation_split
 
 REGISTRY: dict[str, Experiment] = {e.name: e for e in (
@@ -61,7 +61,7 @@ def size(cfg: Config) -> cost.Estimate:
     """The config's estimated cost on this machine (clviz/cost.py), from its data's metadata: the
     files on disk, or the published sizes of a dataset the worker will download."""
     m = meta.describe(cfg.dataset, cfg.data_dir or None) or meta.standard(cfg.dataset)
-    return cost.estimate(cfg, m, THREADS)
+    return cost.estimate(cfg, m, sizes.PARTS[cfg.experiment], THREADS)
 
 
 def prepare(cfg: Config, device: str):
