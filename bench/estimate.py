@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from clviz import cost, data as D, experiments, meta, store  # noqa: E402
-from clviz.experiments import sizes  # noqa: E402
 from clviz.device import THREADS  # noqa: E402
+from clviz.experiments.sizes import PARTS  # noqa: E402
 
 FACTOR = 2.0
 
@@ -50,7 +50,7 @@ def main(argv=None):
         except D.DataError:
             print(f"{name:<12}{cfg.dataset:<10}  skipped: its dataset is not on disk (--data-dir)")
             continue
-        est = cost.estimate(cfg, info, sizes.PARTS[name], THREADS)
+        est = cost.estimate(cfg, info, PARTS[name], THREADS)
         experiments.run(cfg, device="cpu", use_cache=False)  # once to warm up (imports, first allocations)
         store.clear()
         actual = min(experiments.run(cfg, device="cpu", use_cache=False)["seconds"] for _ in range(a.repeat))

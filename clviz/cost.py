@@ -13,8 +13,8 @@ passed forward. Its seconds are
                                                     the arithmetic: forward and backward (2x)
                                                     of every sample, forward of every evaluation
 
-with MACs the multiply-adds of one sample's forward pass through the model (models.build, walked
-on the meta device: a Linear's in x out, a convolution's output x kernel). The constants are
+with MACs the multiply-adds of one sample's forward pass through the model (models.build, one
+sample through it: a Linear's in x out, a convolution's output x kernel). The constants are
 measured once per process on this machine (`calibrate`, a fifth of a second: the engine's own
 training loop, evaluation and probe on a tiny model, a matmul, an elementwise update; at the
 thread count jobs run at), so the estimate follows the machine and the engine: a faster loop
@@ -112,7 +112,7 @@ class Estimate:
 @lru_cache(maxsize=64)
 def model_size(shape: tuple, num_classes: int, hidden: tuple) -> tuple[float, int]:
     """(multiply-adds of one sample's forward pass, parameters) of the config's model."""
-    net = models.build(shape, num_classes, hidden).to("meta")  # (the forward below: shapes only, no arithmetic)
+    net = models.build(shape, num_classes, hidden)  # (on the CPU: a forward on the meta device imports torch._dynamo, 174 MB)
     macs = []
 
     def count(m, inp, out):
@@ -121,7 +121,8 @@ def model_size(shape: tuple, num_classes: int, hidden: tuple) -> tuple[float, in
         elif isinstance(m, torch.nn.Conv2d):
             macs.append(out[0].numel() * m.in_channels * math.prod(m.kernel_size) // m.groups)
     hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
-    net(torch.zeros((1, *shape), device="meta"))
+    with torch.no_grad():
+        net(torch.zeros((1, *shape)))
     for h in hooks:
         h.remove()
     return float(sum(macs)), sum(p.numel() for p in net.parameters())
@@ -141,6 +142,12 @@ def calibrate(threads: int = 1) -> Machine:
         if not _machine:
             _machine.append(_measure(threads))
     return _machine[0]
+
+
+def adopt(m: Machine):
+    """Take constants measured elsewhere (the server's: in a worker, clviz/jobs.py's warm-up)."""
+    with _calibrating:
+        _machine[:] = [m]
 
 
 def _measure(threads: int) -> Machine:
@@ -196,8 +203,7 @@ def seconds(parts, macs: float, params: int, m: Machine) -> float:
 
 def estimate(cfg, meta, count, threads: int = 1, machine: Machine | None = None) -> Estimate:
     """The cost of `cfg` on data described by `meta` (clviz/meta.py), in seconds of this machine;
-    `count(cfg, sizes, n_test, ctx)` lists its parts (the experiment's, clviz/experiments/sizes.py,
-    which builds on this module: so it is handed in, not imported)."""
+    `count(cfg, sizes, n_test, ctx)` lists its work (its experiment's, clviz/experiments/sizes.py)."""
     from .config import tasks_of
     tasks = tasks_of(cfg, meta.num_classes)
     cap = cfg.per_class or float("inf")

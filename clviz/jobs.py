@@ -33,6 +33,7 @@ from .device import THREADS
 from .train import TrainingError
 
 ACTIVE = ("queued", "running")
+CALIBRATE_WAIT_S = 60  # a warm-up's start of the forkserver and its measurement, at most (seconds)
 KEEP_FINISHED = 200  # finished jobs remembered for the pages that show them; older ones are dropped
 ENV_TO_WORKER = ("CLVIZ_OFFLINE", "CLVIZ_DATA_DIR", "CLVIZ_CACHE_MB", "CLVIZ_PLUGINS")
 
@@ -94,6 +95,12 @@ def worker_settings() -> dict:
             "env": {k: os.environ[k] for k in ENV_TO_WORKER if k in os.environ}, "plugins": dict(plugin.LOADED)}
 
 
+def _calibrate(threads, conn):
+    """A worker that measures this machine's constants for the estimates (clviz/cost.py)."""
+    conn.send(cost.calibrate(threads))
+    conn.close()
+
+
 def _work(knobs, device, threads, settings, conn):
     """The worker process: run one config (sent as its values: its class may hold plugins' knobs,
     made at run time, which pickle cannot name), sending ("event", ev)... then ("done", result)
@@ -127,6 +134,7 @@ class JobQueue:
         cost.cap_s(), from $CLVIZ_MAX_JOB_S)."""
         self.workers, self.threads, self.max_per_owner, self.max_queued = workers, threads, max_per_owner, max_queued
         self.max_job_s = max_job_s
+        self._warming, self._warm = threading.Event(), threading.Event()  # warm_up started, finished
         self.jobs: dict[str, Job] = {}
         self.pending: collections.deque[Job] = collections.deque()
         self.running: list[Job] = []
@@ -140,13 +148,35 @@ class JobQueue:
                                          "torchvision.datasets"])
 
     def warm_up(self):
-        """Start the forkserver now (it imports torch and the engine: seconds), not at the first Train."""
+        """Start the forkserver now (it imports torch and the engine: seconds), not at the first Train;
+        and measure the estimates' constants (cost.calibrate) in a worker, as a job would run. In
+        the server they would cost 174 MB of its memory: the first optimizer a process steps
+        imports torch._dynamo, which the workers have preloaded anyway."""
+        self._warming.set()
         try:
-            p = self.ctx.Process(target=int, daemon=True)
+            recv, send = self.ctx.Pipe(duplex=False)
+            p = self.ctx.Process(target=_calibrate, args=(THREADS, send), daemon=True, name="clviz-calibrate")
             p.start()
+            send.close()
+            if recv.poll(CALIBRATE_WAIT_S):
+                cost.adopt(recv.recv())
             p.join()
-        except RuntimeError:  # the interpreter is exiting meanwhile; a later submit starts it anyway
+        except (RuntimeError, EOFError, OSError):  # exiting meanwhile, or the worker died: sized in-process then
             pass
+        finally:
+            self._warm.set()
+
+    def start_warm_up(self):
+        """`warm_up` in a thread: the server's first page does not wait for it."""
+        self._warming.set()
+        threading.Thread(target=self.warm_up, daemon=True, name="clviz-warm-up").start()
+
+    def size(self, cfg, wait: bool = True) -> cost.Estimate | None:
+        """The config's estimate (experiments.size), once the warm-up has measured this machine;
+        None while it has not, unless `wait` (a submit waits, a page's estimate line does not)."""
+        if self._warming.is_set() and not self._warm.wait(CALIBRATE_WAIT_S if wait else 0):
+            return None if not wait else experiments.size(cfg)
+        return experiments.size(cfg)
 
     def get(self, key: str) -> Job | None:
         return self.jobs.get(key)
@@ -161,7 +191,7 @@ class JobQueue:
             if job is not None and job.status in ACTIVE:
                 return job  # the same config from any session joins it
         experiments.check(cfg, device)  # outside the lock: it may unpack a .gz once (data._stage)
-        if device == "cpu" and (why := cost.over_cap(experiments.size(cfg), self.max_job_s)):
+        if device == "cpu" and (why := cost.over_cap(self.size(cfg), self.max_job_s)):
             raise TooLarge(why)  # (the estimate is calibrated on this machine's CPU: a GPU's jobs are not capped)
         with self.lock:
             job = self.jobs.get(key)

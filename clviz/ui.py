@@ -46,8 +46,7 @@ def queue() -> jobs.JobQueue:
         if not _queue:
             workers, threads = jobs.default_workers(dev.resolve("auto")[0])
             _queue.append(jobs.JobQueue(workers, threads, max_job_s=cost.cap_s()))
-            warm = lambda: (_queue[0].warm_up(), cost.calibrate(dev.THREADS))  # the estimates' constants, before jobs load the CPU
-            threading.Thread(target=warm, daemon=True, name="clviz-warm-up").start()
+            _queue[0].start_warm_up()  # the forkserver, and the estimates' constants measured in a worker
         return _queue[0]
 
 
@@ -391,8 +390,11 @@ def size_line(cfg, cap):
     """The run's estimated cost, before Train ("about 12 s here"), and, over the server's cap, why
     Train will be refused. Sized from the data's metadata (clviz/cost.py): no data is loaded."""
     try:
-        est = experiments.size(cfg)
+        est = queue().size(cfg, wait=False)
     except D.DataError:  # (pressing Train says what is wrong with the data)
+        return
+    if est is None:  # the server has just started: its worker is measuring this machine
+        st.caption("Sizing this run: the server is measuring this machine (a few seconds after it starts).")
         return
     if why := cost.over_cap(est, cap):
         st.warning(why)

@@ -78,6 +78,7 @@ def test_the_queue_refuses_a_large_job_with_its_estimate_and_the_cap():
 def test_the_page_shows_the_estimate_and_refuses_a_large_linked_job(monkeypatch):
     from clviz import ui
     monkeypatch.setattr(ui.queue(), "max_job_s", 120)  # the server's default (the queue is made once per process)
+    assert ui.queue()._warm.wait(60)  # its worker has measured this machine (until then: "Sizing this run")
     at = open_link("savings", savings_max_steps="100000", savings_seeds="32")
     assert any("more than 10 times the cap of 120 s" in w.value for w in at.warning)  # said before Train
     at.button(key="savings_train").click().run()
@@ -88,5 +89,6 @@ def test_the_page_shows_the_estimate_and_refuses_a_large_linked_job(monkeypatch)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.switch_page("app_pages/probe.py").run()
-    est = experiments.size(experiments.make("probe"))
-    assert any(c.value.startswith(f"This run: {est.text()} ({est.steps:,} optimiser steps)") for c in at.caption)
+    est = experiments.size(experiments.make("probe"))  # (its seconds: this machine's; its steps: the run's)
+    lines = [c.value for c in at.caption]
+    assert any(c.startswith("This run: ") and f" here ({est.steps:,} optimiser steps)" in c for c in lines), lines

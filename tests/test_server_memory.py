@@ -1,6 +1,7 @@
 """The server never holds a dataset: pressing Train checks the config on the files' metadata and
 the worker loads the data. Measured on Fashion-MNIST-shaped files (60k + 10k images of 28x28,
-random bytes) in the real IDX .gz format, and on CIFAR-100-shaped pickles, through the real page."""
+random bytes) in the real IDX .gz format, and on CIFAR-100-shaped pickles, through the real page.
+(bench: the full CIFAR-100 size, 50k + 10k, measured the same way, in the README.)"""
 import gzip
 import json
 import os
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 # (uint8, then float32, then normalised: data.load) adds ~0.5 GB; its label file is 60 kB.
 TRAIN_PRESS_MB = 100
 SERVER_MB = 1024  # the server's bound, whole (the issue: "stays under 1 GB")
+N_CIFAR = 20_000
 
 # A subprocess is the server: the app through AppTest (as tests/test_app.py drives it), on the
 # Sparsity page with the dataset chosen in the sidebar; its peak RSS before and after Train.
@@ -87,11 +89,13 @@ def test_train_on_fashion_mnist_sized_files_keeps_the_data_out_of_the_server(tmp
     check(server_rss("fashion-mnist", tmp_path / "fashion", tmp_path / "cache"))
 
 
-def test_train_on_cifar100_sized_files_keeps_the_data_out_of_the_server(tmp_path):
+def test_train_on_cifar100_shaped_files_keeps_the_data_out_of_the_server(tmp_path):
+    # 20k of CIFAR-100's 50k training images (the suite's time): loaded as the worker does, they
+    # would add ~0.5 GB; the full set, 1.2 GB
     base = tmp_path / "cifar" / "cifar-100-python"
     base.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for split, n in (("train", 50_000), ("test", 10_000)):
+    for split, n in (("train", N_CIFAR), ("test", 2_000)):
         y = np.arange(n) % 100
         with open(base / split, "wb") as f:  # the real layout: 'data' N x 3072 uint8, 'fine_labels'
             pickle.dump({"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "fine_labels": y.tolist(),
@@ -100,12 +104,12 @@ def test_train_on_cifar100_sized_files_keeps_the_data_out_of_the_server(tmp_path
         pickle.dump({"fine_label_names": [f"c{i}" for i in range(100)], "coarse_label_names": []}, f)
     r = server_rss("cifar100", tmp_path / "cifar", tmp_path / "cache")
     check(r)
-    # the labels come out of the pickle without its 150 MB of pixels passing through memory
+    # the labels come out of the pickle without its 61 MB of pixels passing through memory
     tracemalloc.start()
     labels = meta.pickle_ints(base / "train", "fine_labels")
     held = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert labels == (np.arange(50_000) % 100).tolist() and held < 10e6, held
+    assert labels == (np.arange(N_CIFAR) % 100).tolist() and held < 10e6, held
 
 
 def test_metadata_matches_the_loader(tmp_path):
