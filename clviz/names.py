@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from . import plugin
+from . import losses, plugin, remedies  # noqa: F401  (the built-ins register their labels on import)
 
 # Sub-runs and optimizers; the losses and remedies bring their own labels (their plugin records).
 LABELS = {"no_bn": "no BN", "bn": "BN",

@@ -24,9 +24,10 @@ def test_parameters_read_as_layers():
 
 
 def test_the_clis_help_names_each_choice_beside_its_label(capsys):
+    from clviz import clispec
     from clviz.__main__ import parser
     with pytest.raises(SystemExit):
-        parser().parse_args(["run", "losses", "--help"])
+        parser(clispec.from_engine()).parse_args(["run", "losses", "--help"])
     assert "from: ce (cross-entropy), correct_only (correct logit only), latent_only (latent-only negatives))" in \
         " ".join(capsys.readouterr().out.split())
 
