@@ -115,7 +115,8 @@ def to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, batch_size, max_s
     `criterion`, or `max_steps`; each run's step count in `run.steps`. As `train.train_task` does
     for one run: a fresh order of the samples per epoch (the short last batch dropped), a check
     after each of the first 100 steps and then every `check_every` steps. `on_stop(run)` when a
-    run stops."""
+    run stops. A loss that is not finite at an epoch's end stops the whole cohort (TrainingError),
+    where it would stop only its own run alone: the runs share no weights, but one call."""
     n = len(x)
     nb = max(1, n // batch_size)
     xc, yc = x[:check_n], y[:check_n]
