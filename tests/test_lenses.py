@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from clviz import experiments as E
 from clviz import lenses, models
 from clviz.ensemble import BatchedNet
 from clviz.losses import make_loss

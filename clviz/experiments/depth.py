@@ -24,7 +24,7 @@ from ..ensemble import BatchedNet
 from ..knobs import knob
 from ..losses import make_loss
 from ..train import make_optimizer, train_task
-from .common import Experiment, Phase, joint_phase, new_model, new_net, per_task, probes, views
+from .common import Experiment, Phase, joint_phase, new_model, new_net, per_task, probes
 from .recorder import LensConfig, lens_result, method_phase
 
 
