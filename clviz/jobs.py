@@ -178,6 +178,18 @@ class JobQueue:
             return None if not wait else experiments.size(cfg)
         return experiments.size(cfg)
 
+    def refusal(self, cfg, est=None) -> str | None:
+        """Why the cap refuses `cfg` (cost.over_cap), or None. A config no bigger than its page's
+        default, in optimiser steps and in its worst case, is never refused: its seconds are
+        measured on this machine, and a busy one measured the savings default over the cap."""
+        if self.max_job_s is None:
+            return None
+        est = est or self.size(cfg)
+        base = self.size(experiments.make(cfg.experiment, dataset=cfg.dataset, data_dir=cfg.data_dir))
+        if est.steps <= base.steps and est.worst_steps <= base.worst_steps:
+            return None
+        return cost.over_cap(est, self.max_job_s)
+
     def get(self, key: str) -> Job | None:
         return self.jobs.get(key)
 
@@ -191,7 +203,7 @@ class JobQueue:
             if job is not None and job.status in ACTIVE:
                 return job  # the same config from any session joins it
         experiments.check(cfg, device)  # outside the lock: it may unpack a .gz once (data._stage)
-        if device == "cpu" and (why := cost.over_cap(self.size(cfg), self.max_job_s)):
+        if device == "cpu" and (why := self.refusal(cfg)):
             raise TooLarge(why)  # (the estimate is calibrated on this machine's CPU: a GPU's jobs are not capped)
         with self.lock:
             job = self.jobs.get(key)

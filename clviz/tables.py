@@ -12,12 +12,20 @@ def _noise(v) -> str:
     return {True: "yes", False: "no"}.get(v, "")  # blank with one run: its noise is unknown
 
 
+def savings_rows(r) -> list[dict]:
+    """Savings' rows as a person reads them: an optimizer without state (plain SGD) once, its reset
+    row (the same run, marked `no_state`) left out and its own row named by the optimizer alone."""
+    return [{**x, "reset": None} if x.get("no_state") else x for x in r["rows"]
+            if not (x.get("no_state") and x["reset"])]
+
+
 def savings(r) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Savings' twelve numbers per setting, as two tables: relearning task 1 (the savings, beside
     the notes' figure), and reaching the joint solution. One row per setting, named as a person
     reads it ('Adam, state reset'); blanks, never 'None', where a figure does not exist."""
     ref, _ = report.reference(r)
     notes = ref.get("savings", {})
+    rows = savings_rows(r)
 
     def note(x) -> str:
         kept_reset = notes.get(x["optimizer"])
@@ -30,11 +38,11 @@ def savings(r) -> tuple[pd.DataFrame, pd.DataFrame]:
         "setting": names.setting(x["optimizer"], x["reset"]), "lr": x["lr"],
         "steps first": x["steps_first"][0], "steps relearn": x["steps_relearn"], "savings": x["savings"],
         "± sd": x.get("savings_std", float("nan")), "clear of noise": _noise(x.get("clear_of_noise")),
-        "notes": note(x)} for x in r["rows"]])
-    if "savings_std" not in r["rows"][0]:  # one run per setting: no spread to show
+        "notes": note(x)} for x in rows])
+    if "savings_std" not in rows[0]:  # one run per setting: no spread to show
         relearn = relearn.drop(columns=["± sd"])
     joint = pd.DataFrame([{
         "setting": names.setting(x["optimizer"], x["reset"]), "after sequential": x["steps_joint_after"],
         "from scratch": x["steps_joint_scratch"], "hit the step limit": "yes" if x["hit_max_steps"] else ""}
-        for x in r["rows"]])
+        for x in rows])
     return relearn, joint

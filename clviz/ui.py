@@ -396,7 +396,7 @@ def size_line(cfg, cap):
     if est is None:  # the server has just started: its worker is measuring this machine
         st.caption("Sizing this run: the server is measuring this machine (a few seconds after it starts).")
         return
-    if why := cost.over_cap(est, cap):
+    if why := queue().refusal(cfg, est):
         st.warning(why)
     else:
         st.caption(f"This run: {est.text()} ({est.steps:,} optimiser steps)"

@@ -56,6 +56,9 @@ def test_savings_tables_name_settings_and_leave_blanks_not_none():
     assert list(relearn["notes"]) == ["-0.74", "0.13", "", "0.59"]  # Adadelta: not in the notes; SGD's one row
     assert list(joint.columns) == ["setting", "after sequential", "from scratch", "hit the step limit"]
     assert list(joint["hit the step limit"]) == ["", "", "yes", ""]
+    # the engine's rows of an optimizer without state: both settings, the same run, marked no_state
+    twins = {**SAVINGS, "rows": [row("sgd", False, 0.6, no_state=True), row("sgd", True, 0.6, no_state=True)]}
+    assert tables.savings(twins)[0].to_dict("records") == [{**relearn.to_dict("records")[3], "steps first": 40.0}]
     one_run = {**SAVINGS, "rows": [{k: v for k, v in x.items() if k != "savings_std"} for x in SAVINGS["rows"]]}
     assert "± sd" not in tables.savings(one_run)[0]
 
