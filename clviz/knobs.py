@@ -13,6 +13,7 @@ read these, so a default or a bound is written in one place.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from dataclasses import field
 
@@ -58,6 +59,14 @@ def help_of(cls) -> dict:
     """{field: the comment after it in the class body, or its metadata's help}: the one place a
     knob is described. Classes made at run time (a config with plugins' knobs) have no source:
     their fields carry the help in their metadata."""
+    return dict(_help_of(cls))
+
+
+@functools.lru_cache(maxsize=256)
+def _help_of(cls) -> dict:
+    """help_of, read once per class: every page run asks for it, and reading a class's source
+    parses its module (inspect.getsource), in the server's script threads at once: a room of
+    sessions showed a traceback from inside inspect's parse there."""
     out = {}
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass):
