@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from clviz import figures, names, report, tables, takeaways, ui
+from clviz.experiments.savings import shown_rows
 
 st.title("Optimizer savings")
 st.markdown(
@@ -37,7 +38,7 @@ def result_view(r):
         "notes": st.column_config.Column(help=f"The notes' savings for this setting, on {report.reference(r)[1]} "
                                               "(blank: not measured there)")})
     n = r["config"]["seeds"]
-    noisy = [names.setting(x["optimizer"], x["reset"]) for x in tables.savings_rows(r) if x.get("clear_of_noise") is False]
+    noisy = [names.setting(x["optimizer"], x["reset"]) for x in shown_rows(r) if x.get("clear_of_noise") is False]
     if n < 2:
         st.warning("One run per setting: these savings are a few steps of noise. Set 'Runs per setting' to 5 or more.")
     elif noisy:
@@ -54,7 +55,7 @@ def result_view(r):
                                 help="Steps to the joint criterion on all classes, from the end of sequential training"),
         "from scratch": num("steps from scratch", format="%.0f", help="The same, from a fresh network")})
     figs = figures.savings(r)  # the charts --export writes too
-    ui.takeaway(takeaways.savings(tables.savings_rows(r)))
+    ui.takeaway(takeaways.savings(shown_rows(r)))
     ui.chart(figs["savings"])
     st.subheader("Convergence on task 1: learned first, then relearned after all tasks")
     ui.takeaway(takeaways.convergence(r["rows"]))

@@ -6,17 +6,11 @@ from __future__ import annotations
 import pandas as pd
 
 from . import names, report
+from .experiments.savings import shown_rows
 
 
 def _noise(v) -> str:
     return {True: "yes", False: "no"}.get(v, "")  # blank with one run: its noise is unknown
-
-
-def savings_rows(r) -> list[dict]:
-    """Savings' rows as a person reads them: an optimizer without state (plain SGD) once, its reset
-    row (the same run, marked `no_state`) left out and its own row named by the optimizer alone."""
-    return [{**x, "reset": None} if x.get("no_state") else x for x in r["rows"]
-            if not (x.get("no_state") and x["reset"])]
 
 
 def savings(r) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -25,7 +19,7 @@ def savings(r) -> tuple[pd.DataFrame, pd.DataFrame]:
     reads it ('Adam, state reset'); blanks, never 'None', where a figure does not exist."""
     ref, _ = report.reference(r)
     notes = ref.get("savings", {})
-    rows = savings_rows(r)
+    rows = shown_rows(r)
 
     def note(x) -> str:
         kept_reset = notes.get(x["optimizer"])

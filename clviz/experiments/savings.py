@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import metrics, report
+from .. import metrics, names, report
 from ..config import MAX_SEEDS, Config
 from ..knobs import knob, override
 from ..losses import make_loss
@@ -196,18 +196,26 @@ def clear_of_noise(values) -> bool | None:
     return abs(mean) > 2 * sd / n ** 0.5
 
 
+def shown_rows(r) -> list[dict]:
+    """The rows as a person reads them: an optimizer without state (plain SGD) once, its reset row
+    (the same run, marked `no_state`) left out and its own row's reset None (named by the
+    optimizer alone, names.setting)."""
+    return [{**x, "reset": None} if x.get("no_state") else x for x in r["rows"]
+            if not (x.get("no_state") and x["reset"])]
+
+
 def table(r) -> str:
     ref, name = report.reference(r)
     notes = ref.get("savings", {})
     noise = {True: "yes", False: "no", None: "?"}
-    reset = {(False, False): "no", (True, False): "yes", (False, True): "no", (True, True): "yes (no state: = no)"}
-    rows = [(x["optimizer"], x["lr"], reset[x["reset"], bool(x.get("no_state"))], x["steps_first"][0], x["steps_relearn"],
-             report.cell(x, "savings"), noise[x.get("clear_of_noise")], notes.get(x["optimizer"], (None, None))[x["reset"]],
+    rows = [(names.setting(x["optimizer"], x["reset"]), x["lr"], x["steps_first"][0], x["steps_relearn"],
+             report.cell(x, "savings"), noise[x.get("clear_of_noise")],
+             notes.get(x["optimizer"], (None, None))[bool(x["reset"])],
              x["steps_joint_after"], x["steps_joint_scratch"], "!" if x["hit_max_steps"] else "")
-            for x in r["rows"]]
+            for x in shown_rows(r)]
     return (f"Savings when relearning task 1 after all tasks (1 - relearn steps / first steps), mean over "
             f"{r['config']['seeds']} run(s); clear of noise: |mean| > 2 standard errors\n" +
-            report.table(["optimizer", "lr", "reset", "steps first", "steps relearn", "savings", "clear of noise",
+            report.table(["setting", "lr", "steps first", "steps relearn", "savings", "clear of noise",
                           f"notes ({name})", "joint after seq", "joint from scratch", "capped"], rows))
 
 
