@@ -14,5 +14,7 @@ __version__ = "0.2.0"
 def __getattr__(name):  # `import clviz; clviz.experiments` as before, loaded on first use
     try:
         return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":  # a module of ours that misses a dependency says which
+            raise
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

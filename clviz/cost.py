@@ -209,9 +209,9 @@ def estimate(cfg, meta, count, threads: int = 1, machine: Machine | None = None)
     cap = cfg.per_class or float("inf")
     counts = {c: min(n, cap) for c, n in meta.train_counts.items()}
     sizes = [int(sum(counts.get(c, 0) for c in t)) for t in tasks]
+    n_test = meta.n_test if not getattr(cfg, "validation", 0) else int(sum(sizes) * cfg.validation)  # held out
     if getattr(cfg, "validation", 0):
         sizes = [int(n * (1 - cfg.validation)) for n in sizes]
-    n_test = meta.n_test if not getattr(cfg, "validation", 0) else int(sum(sizes) * cfg.validation)
     macs, params = model_size(meta.shape, meta.num_classes, tuple(cfg.hidden))
     m = machine or calibrate(threads)
     parts, worst = (count(cfg, sizes, n_test, {"tasks": tasks, "counts": counts, "params": params, "worst": w})

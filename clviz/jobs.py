@@ -160,7 +160,10 @@ class JobQueue:
             send.close()
             if recv.poll(CALIBRATE_WAIT_S):
                 cost.adopt(recv.recv())
-            p.join()
+            recv.close()
+            p.join(5)
+            if p.is_alive():  # stuck: sized in-process then, rather than a server that waits forever
+                p.kill()
         except (RuntimeError, EOFError, OSError):  # exiting meanwhile, or the worker died: sized in-process then
             pass
         finally:
@@ -179,14 +182,15 @@ class JobQueue:
         return experiments.size(cfg)
 
     def refusal(self, cfg, est=None) -> str | None:
-        """Why the cap refuses `cfg` (cost.over_cap), or None. A config no bigger than its page's
-        default, in optimiser steps and in its worst case, is never refused: its seconds are
-        measured on this machine, and a busy one measured the savings default over the cap."""
+        """Why the cap refuses `cfg` (cost.over_cap), or None. A config no costlier than its page's
+        default (both sized with this machine's constants, so a busy spell while they were measured
+        moves both alike), expected and in its worst case, is never refused: a busy machine once
+        measured savings' default over the cap."""
         if self.max_job_s is None:
             return None
         est = est or self.size(cfg)
         base = self.size(experiments.make(cfg.experiment, dataset=cfg.dataset, data_dir=cfg.data_dir))
-        if est.steps <= base.steps and est.worst_steps <= base.worst_steps:
+        if est.seconds <= base.seconds and est.worst <= base.worst:
             return None
         return cost.over_cap(est, self.max_job_s)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import threading
 from dataclasses import field
 
 
@@ -59,7 +60,11 @@ def help_of(cls) -> dict:
     """{field: the comment after it in the class body, or its metadata's help}: the one place a
     knob is described. Classes made at run time (a config with plugins' knobs) have no source:
     their fields carry the help in their metadata."""
-    return dict(_help_of(cls))
+    with _reading:  # (lru_cache does not keep two threads from the same first read)
+        return dict(_help_of(cls))
+
+
+_reading = threading.Lock()
 
 
 @functools.lru_cache(maxsize=256)

@@ -14,6 +14,7 @@ import collections
 import itertools
 import json
 import threading
+import time
 
 import pandas as pd
 import streamlit as st
@@ -32,8 +33,8 @@ POLL_S = 0.5  # live redraws: at most twice a second
 POLL_QUEUED_S = 2.0
 # until a started job has something to draw, its page asks ten times a second: the first chart
 # then lands within a tenth of a second of the first epoch (at POLL_S it waited 0.25 s on average,
-# up to 0.5), and a page polls that fast for the first second or so of a run, once per run
-POLL_FIRST_S = 0.1
+# up to 0.5); for FIRST_S at most (a run whose first epoch takes longer waits at the live pace)
+POLL_FIRST_S, FIRST_S = 0.1, 2.0
 
 
 _queue: list[jobs.JobQueue] = []  # the server's one queue, made by the first session that needs it
@@ -465,7 +466,8 @@ def _job_view(job, live_view, result_view, page):
     q = queue()
 
     queued = job.status == "queued"
-    first = job.status == "running" and not any(job.snapshot()[:2])  # no epoch nor event yet: nothing drawn
+    first = (job.status == "running" and not any(job.snapshot()[:2])  # no epoch nor event yet: nothing drawn
+             and time.perf_counter() - job.started < FIRST_S)
 
     @st.fragment(run_every=POLL_QUEUED_S if queued else POLL_FIRST_S if first else POLL_S if job.status == "running" else None)
     def poll():
@@ -481,8 +483,8 @@ def _job_view(job, live_view, result_view, page):
             where = f"{charts.label(stage[0])}: task {stage[1] + 1}" if stage else "starting"
             st.progress(progress, text=f"Training… {where} ({100 * progress:.0f}%)")
             live_view(rows, events, job.cfg)
-            if first and (rows or events):  # the first chart is out: the page again, at the live pace
-                st.rerun()
+            if first and (rows or events or time.perf_counter() - job.started >= FIRST_S):
+                st.rerun()  # the first chart is out (or is slow to come): the page again, at the live pace
             return
         if st.session_state.get(f"{page}_shown") != job.submitted:  # finished: leave the fragment, redraw the page
             st.session_state[f"{page}_shown"] = job.submitted

@@ -110,6 +110,9 @@ def test_the_defaults_pass_on_a_busy_machine():
                 assert q.submit(experiments.make(name), "cpu").status == "queued", name
         with pytest.raises(jobs.TooLarge):
             q.submit(experiments.make("savings", **HUGE), "cpu")
+        # no more steps than the default, but a far larger model, 8 copies: costlier, so refused
+        with pytest.raises(jobs.TooLarge, match="over the cap"):
+            q.submit(experiments.make("probe", hidden=(4096, 4096, 4096), seeds=8), "cpu")
     finally:
         cost.adopt(m)
 
