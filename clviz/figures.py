@@ -6,6 +6,8 @@ or accuracy along the line) is an argument, its default what a fresh page shows.
 from __future__ import annotations
 
 from . import charts as C
+from . import names
+from .experiments.savings import shown_rows
 
 
 def curves_of(result, runs):
@@ -48,9 +50,12 @@ def losses(r) -> dict:
 
 
 def savings(r) -> dict:
-    return {"savings": C.savings_bars(r["rows"]), "convergence": C.convergence(r["convergence"]),
-            "grad_norm": C.step_curves(r["task2_curves"], "grad_norm", "gradient norm"),
-            "weight_change": C.step_curves(r["task2_curves"], "weight_change", "‖w − w after task 1‖")}
+    """As its tables show it: an optimizer without state (plain SGD) once, not its reset twin."""
+    twins = {f"{x['optimizer']}{names.RESET}" for x in r["rows"] if x.get("no_state")}
+    once = lambda curves: {k: v for k, v in curves.items() if k not in twins}  # noqa: E731
+    return {"savings": C.savings_bars(shown_rows(r)), "convergence": C.convergence(once(r["convergence"])),
+            "grad_norm": C.step_curves(once(r["task2_curves"]), "grad_norm", "gradient norm"),
+            "weight_change": C.step_curves(once(r["task2_curves"]), "weight_change", "‖w − w after task 1‖")}
 
 
 def cifar(r, heat_task: int = 0) -> dict:

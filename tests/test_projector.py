@@ -187,3 +187,25 @@ def test_side_by_side_forgetting_curves_fit_1280(n, width):
     rows = [{"run": f"r{i}", "step": 1, "task": 0, "acc_tasks": [0.5], "acc_seen": 0.5} for i in range(n)]
     spec = charts.forgetting_curves(rows, 1, 1).to_dict()
     assert [p["width"] for p in spec["hconcat"]] == [width] * n
+
+
+def test_savings_charts_show_a_stateless_optimizer_once():
+    """Plain SGD's reset run is its run (the engine marks both rows no_state): one bar, one relearning
+    line, one line during task 2, as its tables show it once."""
+    from clviz import figures
+    trace = {"first": [[0, 0.1], [5, 0.9]], "relearn": [[0, 0.2], [2, 0.95]]}
+    steps = {"grad_norm": [1.0, 0.5], "weight_change": [0.1, 0.3]}
+    r = {"config": {"dataset": "digits", "seeds": 3},
+         "rows": [row("sgd", False, 0.6, no_state=True), row("sgd", True, 0.6, no_state=True), row("adam", False, -0.5),
+                  row("adam", True, 0.25)],
+         "convergence": {"sgd": trace, "sgd_reset": trace, "adam": trace, "adam_reset": trace},
+         "task2_curves": {"sgd": steps, "sgd_reset": steps, "adam": steps, "adam_reset": steps}}
+    out = figures.savings(r)
+    bars = out["savings"].data
+    assert list(zip(bars["optimizer"], bars["reset"])) == [("SGD", "no state"), ("Adam", "state kept"), ("Adam", "state reset")]
+    conv = out["convergence"].data
+    assert sorted(set(conv[conv["optimizer"] == "SGD"]["phase"])) == ["first learning", "relearn, state kept"]
+    assert sorted(set(conv[conv["optimizer"] == "Adam"]["phase"])) == ["first learning", "relearn, state kept",
+                                                                       "relearn, state reset"]
+    moved = out["weight_change"].data
+    assert set(moved[moved["optimizer"] == "SGD"]["optimizer state"]) == {"kept"}
