@@ -45,11 +45,26 @@ DEFAULT_CAP_S = 120.0  # a seminar's queue: two minutes a job at most; CLVIZ_MAX
 WORST_OVER_CAP = 10  # a job that stops at a criterion may run this many caps if it is never reached, no more
 
 
-def cap_s() -> float | None:
-    """The server's cap on one job's estimated seconds (None: no cap), from $CLVIZ_MAX_JOB_S."""
+def cap_setting() -> tuple[float | None, str | None]:
+    """The server's cap on one job's estimated seconds (None: no cap), from $CLVIZ_MAX_JOB_S, and
+    what is wrong with the variable if it is not a number of seconds. A bad value keeps the default
+    cap (a typo must neither crash the room's server nor lift its cap), and the page says so."""
     v = os.environ.get(CAP_ENV)
-    cap = DEFAULT_CAP_S if v is None or not v.strip() else float(v)
-    return cap if cap > 0 else None
+    if v is None or not v.strip():
+        return DEFAULT_CAP_S, None
+    try:
+        cap = float(v)
+    except ValueError:
+        cap = math.nan
+    if math.isnan(cap) or cap < 0:
+        return DEFAULT_CAP_S, (f"${CAP_ENV}={v.strip()[:40]!r} is not a number of seconds (0 for no cap): "
+                               f"this server keeps the default cap of {DEFAULT_CAP_S:g} s a run.")
+    return (cap if cap > 0 else None), None
+
+
+def cap_s() -> float | None:
+    """The server's cap on one job's estimated seconds (None: no cap): `cap_setting`'s."""
+    return cap_setting()[0]
 
 
 def over_cap(est: "Estimate", cap: float | None) -> str | None:

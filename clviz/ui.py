@@ -397,6 +397,8 @@ def size_line(cfg, cap):
     if est is None:  # the server has just started: its worker is measuring this machine
         st.caption("Sizing this run: the server is measuring this machine (a few seconds after it starts).")
         return
+    if problem := cost.cap_setting()[1]:  # the server's own setting is wrong: the room should know why
+        st.warning(problem)
     if why := queue().refusal(cfg, est):
         st.warning(why)
     else:

@@ -57,6 +57,26 @@ def test_the_cap_comes_from_the_environment(monkeypatch):
     assert cost.cap_s() is None  # lifted
 
 
+@pytest.mark.parametrize("value", ["ten minutes", "-5", "nan", "1e3s"])
+def test_a_cap_that_is_not_seconds_keeps_the_default_and_says_so(monkeypatch, value):
+    """A typo in the server's setting neither crashes the room's server (float('ten') raised in the
+    first session that made the queue) nor lifts its cap; the page shows what is wrong."""
+    monkeypatch.setenv(cost.CAP_ENV, value)
+    cap, problem = cost.cap_setting()
+    assert cap == cost.DEFAULT_CAP_S == 120
+    assert problem == (f"$CLVIZ_MAX_JOB_S={value!r} is not a number of seconds (0 for no cap): this server keeps "
+                       f"the default cap of 120 s a run.")
+    if value != "ten minutes":
+        return  # (the page once is enough)
+    from clviz import ui
+    assert ui.queue()._warm.wait(60)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/probe.py").run()
+    assert not at.exception
+    assert problem in [w.value for w in at.warning]
+
+
 def test_the_queue_refuses_a_large_job_with_its_estimate_and_the_cap():
     q = jobs.JobQueue(workers=0, max_job_s=120)  # (no worker: nothing accepted would start)
     cfg = experiments.make("savings", **HUGE)
