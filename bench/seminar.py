@@ -5,7 +5,8 @@
 `room` (the default): one `streamlit run app.py` on a loopback port with a fresh results store;
 first one browser trains alone (the reference time); then N headless Chromium pages open the
 Probe page through a link with their own seed (/probe?seed=i) and press Train together, while a
-bystander keeps opening the Savings page in a new tab and times until it is drawn. Reports: when
+bystander keeps opening the Savings page in its tab and times until it is drawn, and every few
+visits a late joiner opens it in a fresh tab (Streamlit's JavaScript loaded anew). Reports: when
 the first and the last results arrived, the bystander's draw times (median, p95, max), the peak
 memory of the server process and of the server with its workers, and any traceback in a page or
 in the server's log; then checks every stored result is whole, and recomputes three of them in
@@ -182,7 +183,8 @@ class Bystander:
     """A person in the room who is not training: in an open tab (Streamlit's JavaScript already
     loaded), clicks the Savings page in the sidebar and goes back. `visit()` returns the seconds
     until the Savings page's title is drawn: the server's answer to a new page. (A fresh tab,
-    which also loads and starts Streamlit's JavaScript, is timed once on the idle server.)"""
+    which also loads and starts Streamlit's JavaScript, is timed on the idle server and, as late
+    joiners, while the jobs run: BystanderThread.)"""
 
     def __init__(self, browser, url):
         self.url = url
@@ -218,6 +220,9 @@ def link(server, seed, epochs):
     return f"{server.url}/probe?seed={seed}&probe_epochs={epochs}"
 
 
+LATE_EVERY = 4  # a late joiner's fresh tab after every this many bystander visits
+
+
 class BystanderThread(threading.Thread):
     """The bystander in a thread of its own, with its own Playwright and browser (scheduled as
     normal): it keeps visiting while the room presses and waits, however slow the room's tabs are.
@@ -226,6 +231,7 @@ class BystanderThread(threading.Thread):
     def __init__(self, url):
         super().__init__(daemon=True)
         self.url, self.draws, self.idle, self.idle_tab, self.error = url, [], [], None, None
+        self.tabs = []  # late joiners: a fresh tab opened while the room's jobs run
         self.ready, self.go, self.stop = threading.Event(), threading.Event(), threading.Event()
 
     def run(self):
@@ -240,6 +246,8 @@ class BystanderThread(threading.Thread):
                 self.go.wait()
                 while not self.stop.is_set():
                     self.draws.append(by.visit())
+                    if len(self.draws) % LATE_EVERY == 0 and not self.stop.is_set():  # a late joiner
+                        self.tabs.append(fresh_tab(browser, self.url + "/savings"))
                 browser.close()
         except Exception as e:  # noqa: BLE001 - reported with the figures
             self.error = repr(e)
@@ -312,6 +320,8 @@ def room(browser, server, n, epochs, log, results: Path, by: BystanderThread):
                                                  round(max(draws), 3)],
             "bystander on an idle server, median (s)": round(statistics.median(by.idle or [float("nan")]), 3),
             "a fresh tab on an idle server (s)": round(by.idle_tab or float("nan"), 2),
+            "late joiners' fresh tabs while the jobs ran: n, median / max (s)": [
+                len(by.tabs), round(statistics.median(by.tabs or [float("nan")]), 2), round(max(by.tabs or [float("nan")]), 2)],
             "peak server RSS (MB)": round(mem.peak_server), "peak server + workers PSS (MB)": round(mem.peak_total),
             "tracebacks": bad, "pages without a result (their last words)": stuck, "bystander error": by.error}
 

@@ -95,8 +95,23 @@ def worker_settings() -> dict:
             "env": {k: os.environ[k] for k in ENV_TO_WORKER if k in os.environ}, "plugins": dict(plugin.LOADED)}
 
 
+# Training is batch work; the server's answers (a page, a poll, a fresh tab) are what a person
+# waits on. Workers run this much nicer than the server, so when both want the CPU the server wins,
+# and a worker still gets every cycle the server leaves (bench/seminar.py: README, "A seminar room").
+WORKER_NICE = 10
+
+
+def _lower_priority():
+    try:
+        os.nice(WORKER_NICE)
+    except OSError:  # (not allowed here: the worker runs at the server's priority)
+        pass
+
+
 def _calibrate(threads, conn):
-    """A worker that measures this machine's constants for the estimates (clviz/cost.py)."""
+    """A worker that measures this machine's constants for the estimates (clviz/cost.py), at a
+    job's priority."""
+    _lower_priority()
     conn.send(cost.calibrate(threads))
     conn.close()
 
@@ -105,6 +120,7 @@ def _work(knobs, device, threads, settings, conn):
     """The worker process: run one config (sent as its values: its class may hold plugins' knobs,
     made at run time, which pickle cannot name), sending ("event", ev)... then ("done", result)
     or ("error", message)."""
+    _lower_priority()
     torch.set_num_threads(threads)
     os.environ.update(settings["env"])
     store.ROOT, D.CACHE_DATA, D.SYSTEM_DIRS = Path(settings["store_root"]), Path(settings["cache_data"]), settings["system_dirs"]

@@ -101,6 +101,8 @@ def test_cancel_kills_the_worker_and_a_retry_works(q):
     assert b.status == "cancelled" and q.position(b) == 0
     wait_for(lambda: a.rows)  # training for real
     pid = a.proc.pid
+    # batch work yields to the server's answers: the worker runs WORKER_NICE nicer than this process
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + jobs.WORKER_NICE)
     q.cancel(a)
     wait(a)
     assert a.status == "cancelled" and not a.proc.is_alive()
