@@ -51,7 +51,8 @@ def run(cfg: RemediesConfig, data, tasks, rep):
 # prints it (offline: no spread given). One row per method of the paper: its name there, mean, ±,
 # and which of our methods is that method, or None: shown as a reference row only. Our `ewc` is
 # online EWC, so it sits beside that row, not EWC's; our `ncm` classifies by nearest class mean as
-# iCaRL does, but without its herding or distillation and on a smaller memory: not iCaRL.
+# iCaRL does, but its network trains as fine-tuning does (no replay, no distillation, no herding)
+# beside a smaller memory: not iCaRL, whose figure is a reference row.
 PUBLISHED = (("None", 19.90, 0.02, "finetune"), ("EWC", 20.01, 0.06, None), ("online EWC", 19.96, 0.07, "ewc"),
              ("SI", 19.99, 0.06, "si"), ("LwF", 23.85, 0.44, "lwf"), ("DGR", 90.79, 0.41, None),
              ("iCaRL, 2000 kept", 94.57, 0.11, None), ("offline (joint)", 97.9, None, "joint"))
@@ -59,7 +60,8 @@ PUBLISHED_SOURCE = "van de Ven & Tolias 2019, Three scenarios for continual lear
 
 
 def _text(mean, pm) -> str:
-    return f"{mean:.2f}" if pm is None else f"{mean:.2f} ± {pm:.2f}"
+    """A cell as the paper's: two decimals and the spread; offline, checked to one decimal, as checked."""
+    return f"{mean:g}" if pm is None else f"{mean:.2f} ± {pm:.2f}"
 
 
 def published(method: str) -> str:
