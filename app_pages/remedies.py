@@ -42,9 +42,10 @@ def result_view(r):
             st.info(f"{', '.join(same)}: the accuracy matrix equals fine-tune's, to the last test sample: at these "
                     "settings it changed no prediction (a penalty too weak to act). Sweep its strength below.")
     st.caption("BWT: the mean change of each earlier task's accuracy from right after it was learned to the end "
-               f"(negative: forgotten). Published %: {PUBLISHED_SOURCE}, mean ± the paper's spread of 10 runs "
-               "(blank: not in it), on MNIST with 60k images, a 400-400 MLP and more epochs; ours use the sidebar's "
-               "dataset. The same table's methods that none of ours is:")
+               f"(negative: forgotten). Published %: {PUBLISHED_SOURCE}, mean ± as printed there (blank: a method "
+               "not in it), on MNIST with 60k images, a 400-400 MLP and more epochs; ours use the sidebar's dataset. "
+               "Below, for reference, that table's methods none of ours is; our nearest mean is iCaRL's classifier "
+               "alone, without its replay and distillation.")
     st.dataframe(reference, hide_index=True)
     ui.chart(figs["sparsity"])
     st.subheader("Where each method forgets")

@@ -520,7 +520,7 @@ def downloads(page, result, charts: dict | None = None):
         from . import export  # vl-convert: loaded on the first click, not by every page
         return export.zip_bytes(result, charts or {})
 
-    c1, c2, _ = st.columns([1, 1, 3])
+    c1, c2, _ = st.columns([1, 2, 3])  # the zip's label whole at 1280 px ("Tables and charts (…" in [1, 1, 3])
     c1.download_button("Result (JSON)", lambda: json.dumps(result), f"clviz-{page}.json", "application/json",
                        key=f"{page}_dl_json", on_click="ignore")
     c2.download_button("Tables and charts (zip)", zipped, f"clviz-{page}.zip", "application/zip",
