@@ -216,10 +216,12 @@ def knob_widget(key: str, f, container, device: str, help_: str = ""):
         v = tuple(container.multiselect(label, among, default=list(d), key=key, help=help_, format_func=charts.label))
     elif among is not None:
         link(key, d, among)
+        # each choice by its label ("fine-tune", "Adam"), as the multiselects show theirs; typed in a link by its name
         if widget == "radio":
-            v = container.radio(label, among, index=among.index(d), key=key, help=help_, horizontal=True)
+            v = container.radio(label, among, index=among.index(d), key=key, help=help_, horizontal=True,
+                                format_func=charts.label)
         else:
-            v = container.selectbox(label, among, index=among.index(d), key=key, help=help_)
+            v = container.selectbox(label, among, index=among.index(d), key=key, help=help_, format_func=charts.label)
     elif isinstance(d, bool):
         link(key, d)
         v = container.checkbox(label, d, key=key, help=help_)
