@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from clviz import lens_charts, ui
+from clviz import figures, ui
 
 st.title("Where forgetting lives")
 st.markdown(
@@ -20,13 +20,12 @@ def mean(xs):
 
 def result_view(r):
     T, old = len(r["tasks"]), range(len(r["tasks"]) - 1)
-    out = {}
+    out = figures.depth(r)  # the charts --export writes too
     st.subheader("1. Told the task, or choosing among all classes")
     til, cil = mean([r["task_il"][k][-1] for k in old]), mean([r["class_il"][k][-1] for k in old])
     st.markdown(f"After the last task, told which task a test image is from, the network still gets **{til:.2f}** "
                 f"of the old tasks right; choosing among all classes, **{cil:.2f}**. The gap is the head choosing "
                 "the newest task's classes.")
-    out["task-IL vs class-IL"] = lens_charts.il_gap(r["task_il"], r["class_il"])
     ui.chart(out["task-IL vs class-IL"])
 
     st.subheader("2. Which layer lost it")
@@ -36,9 +35,7 @@ def result_view(r):
                 f"restoring **{best}** brings the old tasks back to **{mean([roll[best][k] for k in old]):.2f}** "
                 f"on average (as it ends: {mean([none[k] for k in old]):.2f}; the head alone: "
                 f"{mean([roll['head'][k] for k in old]):.2f}).")
-    out["rollback"] = lens_charts.layer_grid(roll, "accuracy on task k with one layer rolled back", none=none)
     layers = list(r["cka"])
-    out["cka"] = lens_charts.layer_grid(r["cka"], "linear CKA: features after task k against after the last")
     c1, c2 = st.columns(2)
     with c1:
         ui.chart(out["rollback"])
@@ -55,7 +52,6 @@ def result_view(r):
         f"**{final:.2f}**, right after learning them {learned:.2f}, and on a network that never saw them {ctrl:.2f}. "
         + (f"The features keep **{kept:.0%}** of what learning a task added." if kept == kept else
            "Here learning a task added nothing the control lacks."))
-    out["probe control"] = lens_charts.control_bars(r["probe_learned"], r["probe_final"], r["control_probe"])
     ui.chart(out["probe control"])
     st.caption("Control (Hess et al. 2023): a network trained on every task but that one, from the same start. "
                f"Kept = (after the last - control) / (right after - control). The probe on all classes after "
@@ -65,8 +61,6 @@ def result_view(r):
     st.markdown(f"Evaluated every {r['config']['gap_every']} steps right after each switch: the old tasks' lowest "
                 f"point averages **min-ACC {r['min_acc']:.2f}**; the worst-case accuracy **WC-ACC "
                 f"{r['wc_acc']:.2f}** (final accuracy {r['acc_seen'][-1]:.2f}).")
-    switches = [prev["step"] for prev, row in zip(r["gap"], r["gap"][1:]) if row["task"] != prev["task"]]
-    out["stability gap"] = lens_charts.stability_gap(r["gap"], switches)
     ui.chart(out["stability gap"])
 
     st.subheader("5. Forgetting events")
@@ -77,7 +71,6 @@ def result_view(r):
                 f"({ev['per_class'][worst]:.0f} events).")
     c1, c2 = st.columns([2, 3])
     with c1:
-        out["forgetting events"] = lens_charts.events_per_class(ev["per_class"])
         ui.chart(out["forgetting events"])
     with c2:
         st.caption("The most forgotten test images")
@@ -93,8 +86,6 @@ def result_view(r):
                 f"Task {k + 1}'s loss: {new['old loss']:.2f} where sequential training ends, "
                 f"**{j['old loss']:.2f}** at the joint solution, where task {k + 2}'s is {j['new loss']:.2f}: "
                 "a point that knows both lies in the plane, off the path training took (white).")
-    out["plane old"] = lens_charts.loss_plane(pl, "old", f"test loss of task {k + 1} (old)")
-    out["plane new"] = lens_charts.loss_plane(pl, "new", f"test loss of task {k + 2} (new)")
     c1, c2 = st.columns(2)
     with c1:
         ui.chart(out["plane old"])
@@ -104,7 +95,7 @@ def result_view(r):
                "norm. The path: every evaluation of both tasks, projected; off the plane by at most "
                f"{max(p['off'] for p in pl['path']):.0%} of the distance between the first two points.")
     st.subheader("Forgetting curves")
-    out.update(ui.curves_panel([{**x, "run": r["config"]["method"]} for x in r["curve"]], r["config"]["epochs"]))
+    ui.curves_panel([{**x, "run": r["config"]["method"]} for x in r["curve"]], r["config"]["epochs"], done=True, built=out)
     return out
 
 

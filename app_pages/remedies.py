@@ -2,8 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, lens_charts, tune, ui
-from clviz.experiments.remedies import PUBLISHED, PUBLISHED_NAME
+from clviz import charts, figures, tables, tune, ui
+from clviz.experiments.remedies import PUBLISHED_SOURCE
 
 st.title("Remedies")
 st.markdown(
@@ -26,22 +26,15 @@ def live_view(rows, events, cfg):
         ui.curves_panel([r for r in rows if r["run"] == rows[-1]["run"]], cfg.epochs)
 
 
-def _published(n) -> str:
-    """The paper's figure as text: a blank, not "None", where the paper has no row."""
-    v = PUBLISHED.get("online ewc" if n == "ewc" else n)
-    return "" if v is None else f"{v:.2f}"
-
-
 def result_view(r):
     names = list(r["config"]["methods"])
+    ui.link("remedies_focus", names[0], names)  # (its selectbox: below, by "One method up close")
+    if st.session_state.get("remedies_focus") not in names:  # none yet, or a method this run lacks
+        st.session_state["remedies_focus"] = names[0]
+    figs = figures.remedies(r, st.session_state["remedies_focus"])  # the charts --export writes too
     st.subheader("Accuracy on all classes after the last task, beside the probe on the same features")
-    bars = charts.paired_bars([{"what": charts.label(n), "network": r[n]["final_acc"],
-                                "probe (all classes)": r[n]["probe_all"][-1]} for n in names], "accuracy")
-    ui.chart(bars)
-    table = pd.DataFrame([{"method": charts.label(n), "final acc": r[n]["final_acc"],
-                           "probe (all)": r[n]["probe_all"][-1], "probe (seen)": r[n]["probe_seen"][-1],
-                           "BWT": r[n]["bwt"], "seconds": r[n]["seconds"], "samples kept": r[n]["memory"],
-                           "published %": _published(n)} for n in names])
+    ui.chart(figs["final vs probe"])
+    table, reference = tables.remedies(r)
     st.dataframe(table, hide_index=True)
     if "finetune" in r:  # a method that answers exactly as fine-tuning says so, and why
         same = [charts.label(n) for n in names if n != "finetune" and r[n]["matrix"] == r["finetune"]["matrix"]]
@@ -49,10 +42,12 @@ def result_view(r):
             st.info(f"{', '.join(same)}: the accuracy matrix equals fine-tune's, to the last test sample: at these "
                     "settings it changed no prediction (a penalty too weak to act). Sweep its strength below.")
     st.caption("BWT: the mean change of each earlier task's accuracy from right after it was learned to the end "
-               f"(negative: forgotten). Published %: {PUBLISHED_NAME}, Table 4 (blank: not in it), on MNIST "
-               "with 60k images, a 400-400 MLP and more epochs; ours use the sidebar's dataset.")
-    sp = ui.task_lines("latent sparsity", [0, 1], **{charts.label(n): (r[n], "sparsity") for n in names})
-    ui.chart(sp)
+               f"(negative: forgotten). Published %: {PUBLISHED_SOURCE}, mean ± as printed there (blank: a method "
+               "not in it), on MNIST with 60k images, a 400-400 MLP and more epochs; ours use the sidebar's dataset. "
+               "Below, for reference, that table's methods none of ours is; our nearest mean is iCaRL's classifier "
+               "alone, without its replay and distillation.")
+    st.dataframe(reference, hide_index=True)
+    ui.chart(figs["sparsity"])
     st.subheader("Where each method forgets")
     old = range(len(r["tasks"]) - 1)
 
@@ -72,43 +67,24 @@ def result_view(r):
                "2023). Rollback: one layer put back to its weights right after the task, the rest as it ends "
                "(Ramasesh et al. 2021). The \"Where forgetting lives\" page has every lens for one method.")
     st.subheader("One method up close")
-    ui.link("remedies_focus", names[0], names)
     n = st.selectbox("Method", names, key="remedies_focus", format_func=charts.label)
     part = r[n]
     c1, c2 = st.columns([3, 2])
     with c1:
-        curves = ui.curves_panel([{**x, "run": n} for x in part["curve"]], r["config"]["epochs"], done=True)
+        ui.curves_panel([{**x, "run": n} for x in part["curve"]], r["config"]["epochs"], done=True, built=figs)
     with c2:
         st.caption("Accuracy on each task (columns) after training each task (rows)")
-        matrix = charts.accuracy_matrix(part["matrix"])
-        ui.chart(matrix, width=None)  # at its own size ("content" drew it squeezed)
+        ui.chart(figs["matrix"], width=None)  # at its own size ("content" drew it squeezed)
         st.caption("Forgetting per task (best accuracy minus the last): "
                    + ", ".join(f"{f:.2f}" for f in part["forgetting"]))
-    classes = range(len(part["head_norm"][0]))
-    norm = charts.per_task_lines({f"class {c}": [t[c] for t in part["head_norm"]] for c in classes},
-                                 "head weight norm per class")
-    bias = charts.per_task_lines({f"class {c}": [t[c] for t in part["head_bias"]] for c in classes},
-                                 "head bias per class")
-    c1, c2 = st.columns(2)
-    with c1:
-        ui.chart(norm)
-    with c2:
-        ui.chart(bias)
-    roll = lens_charts.layer_grid(part["rollback"], "accuracy on task k with one layer rolled back",
-                                  none=[t[-1] for t in part["class_il"]])
-    cka = lens_charts.layer_grid(part["cka"], "linear CKA: features after task k against after the last")
-    c1, c2 = st.columns(2)
-    with c1:
-        ui.chart(roll)
-    with c2:
-        ui.chart(cka)
-    switches = [a["step"] for a, b in zip(part["gap"], part["gap"][1:]) if a["task"] != b["task"]]
-    gap = lens_charts.stability_gap(part["gap"], switches)
-    ui.chart(gap)
+    for pair in (("head norms", "head biases"), ("rollback", "cka")):
+        for name, col in zip(pair, st.columns(2)):
+            with col:
+                ui.chart(figs[name])
+    ui.chart(figs["stability gap"])
     st.caption(f"The stability gap: every evaluation, dense right after each switch. min-ACC {part['min_acc']:.2f}, "
                f"WC-ACC {part['wc_acc']:.2f}.")
-    return {"final vs probe": bars, "sparsity": sp, **curves, "matrix": matrix, "head norms": norm, "head biases": bias,
-            "rollback": roll, "cka": cka, "stability gap": gap}
+    return figs
 
 
 ui.run_panel("remedies", cfg, s["device"], live_view, result_view)

@@ -65,6 +65,13 @@ def legend(n: int, title=None, above=False) -> alt.Legend:
     return alt.Legend(title=title, orient="top", columns=4, labelLimit=0)
 
 
+def legend_rows_height(n: int, above=False) -> int:
+    """The height a `legend` above the plot adds (rows of four, 30 px each; 0 at its right): a chart
+    drawn as wide as its container is fitted, legend included, to its height (the Remedies page's
+    latent sparsity, 9 methods, kept a plot 20 px high under its legend)."""
+    return 0 if n <= 6 and not above else 30 * -(-n // 4)
+
+
 def curve_frame(rows) -> pd.DataFrame:
     """Long form of epoch_end rows: one line per (run, step, evaluated task)."""
     out = []
@@ -135,11 +142,11 @@ def per_task_lines(values: dict, title: str, domain=None, spread: dict | None = 
                        for k, vs in values.items() for i, v in enumerate(vs)])
     df["lo"], df["hi"] = df["value"] - df["sd"], df["value"] + df["sd"]
     y = alt.Y("value:Q", title=title, scale=alt.Scale(domain=domain) if domain else alt.Undefined)
-    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task", axis=alt.Axis(labelAngle=0)), color=alt.Color("series:N", legend=legend(len(values))))
+    base = alt.Chart(df).encode(x=alt.X("task:O", title="after task", axis=alt.Axis(labelAngle=0)), color=alt.Color("series:N", sort=list(values), legend=legend(len(values))))
     lines = base.mark_line(point=True).encode(y=y, tooltip=["series", "task", alt.Tooltip("value:Q", format=".4f"),
                                                             alt.Tooltip("sd:Q", format=".4f")])
     chart = alt.layer(base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q"), lines) if spread else lines
-    return chart.properties(height=240)
+    return chart.properties(height=240 + legend_rows_height(len(values)))
 
 
 def spread_of(cols):
@@ -223,13 +230,16 @@ def bias_histograms(biases, tasks_shown=None):
     ).properties(height=240)
 
 
+VALUE_ROOM = {"left": 5, "top": 5, "bottom": 5, "right": 36}  # a bar's value written past its end: room for "0.978" at 1.0
+
+
 def bars(values: dict, title: str, domain=(0, 1)):
     """{label: value} as horizontal bars with the value written on them (joint vs sequential vs probe)."""
     df = pd.DataFrame({"what": list(values), "value": list(values.values())})
     base = alt.Chart(df).encode(y=alt.Y("what:N", sort=None, title=None, axis=WHOLE),
                                 x=alt.X("value:Q", title=title, scale=alt.Scale(domain=list(domain))))
     return (base.mark_bar() + base.mark_text(align="left", dx=3).encode(text=alt.Text("value:Q", format=".3f"))
-            ).properties(height=40 * len(df) + 20)
+            ).properties(height=40 * len(df) + 20, padding=VALUE_ROOM)
 
 
 def paired_bars(rows: list, title: str):
@@ -239,7 +249,7 @@ def paired_bars(rows: list, title: str):
     base = alt.Chart(df).encode(y=alt.Y("what:N", sort=None, title=None, axis=WHOLE), yOffset="measure:N",
                                 x=alt.X("value:Q", title=title, scale=ACC), color=alt.Color("measure:N", title=None))
     return (base.mark_bar() + base.mark_text(align="left", dx=3, fontSize=10).encode(
-        text=alt.Text("value:Q", format=".2f"))).properties(height=34 * len(rows) + 20)
+        text=alt.Text("value:Q", format=".2f"))).properties(height=34 * len(rows) + 20, padding=VALUE_ROOM)
 
 
 def grad_bars(grad_norms):
@@ -350,7 +360,7 @@ def accuracy_matrix(matrix):
     """matrix[i][j]: accuracy on task j after training task i, as an annotated heatmap."""
     df = pd.DataFrame([{"after task": i + 1, "on task": j + 1, "accuracy": a} for i, row in enumerate(matrix)
                        for j, a in enumerate(row)])
-    base = alt.Chart(df).encode(x="on task:O", y="after task:O")
+    base = alt.Chart(df).encode(x=alt.X("on task:O", axis=alt.Axis(labelAngle=0)), y="after task:O")
     return (base.mark_rect().encode(color=alt.Color("accuracy:Q", scale=alt.Scale(domain=[0, 1], scheme="blues")))
             + base.mark_text(fontSize=11).encode(text=alt.Text("accuracy:Q", format=".2f"),
                                                  color=alt.condition(alt.datum.accuracy > 0.6, alt.value("white"),

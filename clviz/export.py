@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import charts as C
+from . import tables as page_tables
 
 WIDTH = 900  # a chart drawn "as wide as its container" has none in a file: a slide's width
 SCALE = 2  # PNG pixels per CSS pixel: sharp on a projector
@@ -46,6 +47,7 @@ def tables(result) -> dict:
         out["rows"] = pd.DataFrame(result["rows"])
     if isinstance(result.get("verdicts"), list):  # a comparison (clviz/compare.py)
         out["verdicts"] = pd.json_normalize(result["verdicts"])
+    out.update(page_tables.of(result))  # and the tables its page shows, as the page shows them
     return {slug(k): v for k, v in out.items()}
 
 

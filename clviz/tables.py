@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import names, report
+from .experiments.remedies import published, published_only
 from .experiments.savings import shown_rows
 
 
@@ -40,3 +41,25 @@ def savings(r) -> tuple[pd.DataFrame, pd.DataFrame]:
         "from scratch": x["steps_joint_scratch"], "hit the step limit": "yes" if x["hit_max_steps"] else ""}
         for x in rows])
     return relearn, joint
+
+
+def remedies(r) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The methods' table (final accuracy beside the probe, BWT, cost, the paper's figure; blank
+    where the paper has none), and the paper's methods that none of ours is, as reference rows."""
+    table = pd.DataFrame([{"method": names.label(n), "final acc": r[n]["final_acc"], "probe (all)": r[n]["probe_all"][-1],
+                           "probe (seen)": r[n]["probe_seen"][-1], "BWT": r[n]["bwt"], "seconds": r[n]["seconds"],
+                           "samples kept": r[n]["memory"], "published %": published(n)} for n in r["config"]["methods"]])
+    reference = pd.DataFrame([{"published only (not run here)": name, "published %": text}
+                              for name, text in published_only()])
+    return table, reference
+
+
+PAGE_TABLES = {"savings": lambda r: dict(zip(("relearning task 1", "reaching the joint solution"), savings(r))),
+               "remedies": lambda r: dict(zip(("methods", "published only"), remedies(r)))}
+
+
+def of(result) -> dict:
+    """The tables a result's page shows, {name: DataFrame} (none for most pages): the export writes
+    them beside the result's raw per-task tables."""
+    build = PAGE_TABLES.get(result.get("config", {}).get("experiment"))
+    return {} if build is None else build(result)

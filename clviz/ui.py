@@ -216,10 +216,12 @@ def knob_widget(key: str, f, container, device: str, help_: str = ""):
         v = tuple(container.multiselect(label, among, default=list(d), key=key, help=help_, format_func=charts.label))
     elif among is not None:
         link(key, d, among)
+        # each choice by its label ("fine-tune", "Adam"), as the multiselects show theirs; typed in a link by its name
         if widget == "radio":
-            v = container.radio(label, among, index=among.index(d), key=key, help=help_, horizontal=True)
+            v = container.radio(label, among, index=among.index(d), key=key, help=help_, horizontal=True,
+                                format_func=charts.label)
         else:
-            v = container.selectbox(label, among, index=among.index(d), key=key, help=help_)
+            v = container.selectbox(label, among, index=among.index(d), key=key, help=help_, format_func=charts.label)
     elif isinstance(d, bool):
         link(key, d)
         v = container.checkbox(label, d, key=key, help=help_)
@@ -520,7 +522,7 @@ def downloads(page, result, charts: dict | None = None):
         from . import export  # vl-convert: loaded on the first click, not by every page
         return export.zip_bytes(result, charts or {})
 
-    c1, c2, _ = st.columns([1, 1, 3])
+    c1, c2, _ = st.columns([1, 2, 3])  # the zip's label whole at 1280 px ("Tables and charts (…" in [1, 1, 3])
     c1.download_button("Result (JSON)", lambda: json.dumps(result), f"clviz-{page}.json", "application/json",
                        key=f"{page}_dl_json", on_click="ignore")
     c2.download_button("Tables and charts (zip)", zipped, f"clviz-{page}.zip", "application/zip",

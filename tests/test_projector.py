@@ -209,3 +209,47 @@ def test_savings_charts_show_a_stateless_optimizer_once():
                                                                        "relearn, state reset"]
     moved = out["weight_change"].data
     assert set(moved[moved["optimizer"] == "SGD"]["optimizer state"]) == {"kept"}
+
+
+# ---------------------------------------------------------------- remedies: the paper's figures, checked
+
+def test_published_figures_are_table_4_beside_the_same_method_only():
+    from clviz.experiments import remedies as R
+    assert "Table 4" in R.PUBLISHED_SOURCE
+    assert R.published("finetune") == "19.90 ± 0.02" and R.published("si") == "19.99 ± 0.06"
+    assert R.published("ewc") == "19.96 ± 0.07"  # ours is online EWC: its row, not EWC's 20.01
+    assert R.published("lwf") == "23.85 ± 0.44" and R.published("joint") == "97.9"
+    assert R.published("ncm") == "" and R.published("replay") == ""  # nearest mean is not iCaRL
+    assert R.published_only() == [("EWC", "20.01 ± 0.06"), ("DGR", "90.79 ± 0.41"), ("iCaRL, 2000 kept", "94.57 ± 0.11")]
+
+
+def method(final, memory=0):
+    return {"final_acc": final, "probe_all": [0.5, 0.9], "probe_seen": [1.0, 0.95], "bwt": -0.4, "seconds": 1.5,
+            "memory": memory}
+
+
+REMEDIES = {"config": {"experiment": "remedies", "methods": ["finetune", "ncm", "ewc"]},
+            "finetune": method(0.19), "ncm": method(0.78, 500), "ewc": method(0.2)}
+
+
+def test_remedies_table_names_methods_and_leaves_blanks_not_none():
+    table, reference = tables.remedies(REMEDIES)
+    assert table.to_dict("records")[1] == {"method": "nearest mean (iCaRL)", "final acc": 0.78, "probe (all)": 0.9,
+                                           "probe (seen)": 0.95, "BWT": -0.4, "seconds": 1.5, "samples kept": 500,
+                                           "published %": ""}
+    assert list(table["published %"]) == ["19.90 ± 0.02", "", "19.96 ± 0.07"]
+    assert reference.values.tolist() == [["EWC", "20.01 ± 0.06"], ["DGR", "90.79 ± 0.41"],
+                                         ["iCaRL, 2000 kept", "94.57 ± 0.11"]]
+    assert tables.of(REMEDIES).keys() == {"methods", "published only"}
+
+
+def test_the_clis_remedies_table_cites_table_4_and_its_reference_rows():
+    from clviz.experiments import remedies as R
+    text = R.table(REMEDIES)
+    lines = text.splitlines()  # a title, the header, a rule, a row per method, the reference rows, the source
+    assert lines[3].rstrip().endswith("19.90 ± 0.02")
+    assert lines[4].split()[:2] == ["nearest", "mean"] and lines[4].rstrip().endswith("500")  # a blank published cell
+    assert lines[5].rstrip().endswith("19.96 ± 0.07") and "None" not in text
+    assert [line.strip().split("  ")[0] for line in lines[6:9]] == [
+        "EWC (published only)", "DGR (published only)", "iCaRL, 2000 kept (published only)"]
+    assert "Table 4" in lines[-1] and "recalled" not in text.lower()
