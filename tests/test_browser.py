@@ -130,11 +130,32 @@ PROJECTOR_CHECK = """() => {
 }"""
 
 
+# A trained page drawn whole: at least `n` charts, every one drawn by Vega (its marks in the DOM),
+# and each of `texts` on the page. "trained in" comes before the result's view, which the page
+# streams below it chart by chart (Depth's ten take a while on a loaded machine)
+PAGE_DRAWN = """([texts, n]) => {
+  const cs = [...document.querySelectorAll('[data-testid=stVegaLiteChart]')];
+  return cs.length >= n && cs.every(c => c.querySelector('svg.marks, canvas'))
+    && texts.every(t => document.body.innerText.includes(t));
+}"""
+
+
 # What each page shows once trained, beyond the projector's checks: its own headings and figures
 SHOWN = {"probe": ["Preserved (probe / joint)", "Per task"],
          "depth": ["1. Told the task", "2. Which layer lost it", "3. The probe, and its control", "4. The stability gap",
                    "5. Forgetting events", "6. The loss plane"]}
 CHARTS_AT_LEAST = {"depth": 10}
+
+
+def settled(page, wait_ms=10_000):
+    """What the projector check finds once the page's layout has settled: a chart that stretches to
+    its column is drawn again when a scrollbar or a late chart changes that width, and a check made
+    in between sees the old layout. What is still wrong after `wait_ms` is a real fault."""
+    try:
+        page.wait_for_function(f"({PROJECTOR_CHECK})().length == 0", timeout=wait_ms, polling=200)
+    except sync_api.TimeoutError:
+        pass
+    return page.evaluate(PROJECTOR_CHECK)
 
 
 def test_every_page_reads_on_a_projector(server):
@@ -160,8 +181,12 @@ def test_every_page_reads_on_a_projector(server):
             done = page.get_by_text("trained in").or_(page.locator("[data-testid=stAlertContentError]")).first
             done.wait_for(timeout=240_000)
             assert page.get_by_text("trained in").count() == 1, f"{name}: " + page.inner_text("[data-testid=stMain]")[-1500:]
-            page.wait_for_timeout(2500)  # the charts draw
-            found[name] = page.evaluate(PROJECTOR_CHECK)
+            try:  # what is still missing after a minute is reported below, page by page
+                page.wait_for_function(PAGE_DRAWN, arg=[SHOWN.get(name, []), CHARTS_AT_LEAST.get(name, 1)],
+                                       timeout=60_000, polling=100)
+            except sync_api.TimeoutError:
+                pass
+            found[name] = settled(page)
             text = page.inner_text("body")
             missing[name] = [t for t in SHOWN.get(name, []) + ["Traceback"] if (t in text) == (t == "Traceback")]
             if page.locator("[data-testid=stVegaLiteChart]").count() < CHARTS_AT_LEAST.get(name, 1):
