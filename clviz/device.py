@@ -1,6 +1,8 @@
 """Which torch device to run on, with a notice when the one asked for is not there."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -13,6 +15,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # gain little from a second thread, and a machine's cores go to jobs running side by side
 # (jobs.default_workers) and to seeds batched into one computation (--seeds).
 THREADS = 1
+
+# Runs side by side: an experiment that trains independent runs at once (Savings' cohorts) splits
+# them over this many Python threads, each op still at THREADS (torch lets go of the GIL in its
+# kernels). A run's numbers do not depend on which runs share its computation
+# (tests/test_savings_batched.py), so this moves the time, not the result: Savings' default on the
+# 2-core VM took 3.3 s, not 5.7. Two: what a laptop has; more cores go to jobs side by side.
+SIDE_BY_SIDE = min(2, os.cpu_count() or 1)
 
 
 def available() -> list[str]:

@@ -27,9 +27,10 @@ def nets_equal(a, b):
 def test_batched_savings_equal_each_run_alone():
     """torch.equal, not allclose: a copy's arithmetic in the stack does not depend on the others
     (batched matmuls compute each copy on its own, each optimizer steps its own tensors), so
-    anything short of bit-equality is a bug (a run that moved after its stop, a shared order)."""
+    anything short of bit-equality is a bug (a run that moved after its stop, a shared order, a
+    thread that stepped another's run)."""
     cfg, data, tasks = setup()
-    runs, scratch = savings.train_all(cfg, data, tasks)
+    runs, scratch = savings.train_all(cfg, data, tasks, side_by_side=2)  # in two threads, as on any 2 cores
     assert len(runs) == len(savings.trained(cfg)) * cfg.seeds and len(scratch) == len(OPTIMIZERS) * cfg.seeds
     stops = set()
     for st in runs:

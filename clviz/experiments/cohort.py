@@ -16,11 +16,16 @@ whose accuracy is traced is read whole. The decision is the count against the le
 passes (`passing_count`), where the mean of the 0/1 answers, compared as before, first reaches
 the criterion: the same decision as a whole read, in any order.
 
+The runs of a phase are dealt over device.SIDE_BY_SIDE such cohorts, each in its own Python
+thread (torch lets go of the GIL in its kernels): two cores, where one cohort used one.
+
 This loop is the savings experiment's; `train.train_task` stays the loop of every other run.
 """
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -109,8 +114,27 @@ def check(runs: list[Run], x, y, need: int) -> list[bool]:
     return out
 
 
-def to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, batch_size, max_steps, check_n, check_every,
-                 on_stop=None):
+def to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, side_by_side=1, on_stop=None, **kw):
+    """Train each run to its criterion (`_to_criterion`), the runs dealt round-robin over
+    `side_by_side` cohorts, each in a thread of its own (device.SIDE_BY_SIDE): a run's arithmetic
+    does not depend on its cohort, so only the time changes. `on_stop` is called under a lock."""
+    parts = [runs[i::side_by_side] for i in range(min(side_by_side, len(runs)))]
+    if len(parts) <= 1:
+        return _to_criterion(runs, x, y, loss_fn, criterion, on_stop=on_stop, **kw)
+    lock = threading.Lock()
+
+    def stopped(r):
+        with lock:
+            on_stop(r)
+    with ThreadPoolExecutor(len(parts), thread_name_prefix="clviz-cohort") as pool:
+        done = [pool.submit(_to_criterion, part, x, y, loss_fn, criterion, on_stop=on_stop and stopped, **kw)
+                for part in parts]
+        for f in done:
+            f.result()  # (a cohort's TrainingError, once every cohort has stopped)
+
+
+def _to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, batch_size, max_steps, check_n, check_every,
+                  on_stop=None):
     """Train each run on (x, y) until its accuracy on the first `check_n` samples reaches
     `criterion`, or `max_steps`; each run's step count in `run.steps`. As `train.train_task` does
     for one run: a fresh order of the samples per epoch (the short last batch dropped), a check

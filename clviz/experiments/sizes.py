@@ -9,8 +9,12 @@ reached it. A plugin's method or loss counts as the plain loop it extends.
 """
 from __future__ import annotations
 
+import math
+
 from .. import plugin
 from ..cost import Part
+from ..device import SIDE_BY_SIDE
+from .cohort import FIRST_CHUNK, SLACK
 
 # Savings trains each phase to a criterion: on its defaults (digits, criterion 0.97, joint 0.85)
 # a task took 0.6-2 epochs to learn and relearn, the joint problem ~1 (bench/estimate.py). A
@@ -110,7 +114,11 @@ def _to_criterion(cfg, n, which, worst):
     c = getattr(cfg, which)
     steps = cfg.max_steps if worst else min(cfg.max_steps, max(1, round(e0 * per_epoch(n, cfg.batch_size) * (1 - c0) / max(1 - c, 1e-9))))
     checks = min(steps, CHECKS_EVERY_STEP) + max(0, steps - CHECKS_EVERY_STEP) // cfg.check_every
-    return steps, checks * min(cfg.check_n, n), checks
+    m = min(cfg.check_n, n)
+    # a check that fails reads its first chunk (cohort.check: the wrong answers of the last check
+    # first, so a run short of the criterion is decided there); the one that passes reads them all
+    chunk = min(m, max(FIRST_CHUNK, int(SLACK * (m - math.ceil(getattr(cfg, which) * m) + 1))))
+    return steps, (checks - 1) * chunk + m, checks
 
 
 def savings(cfg, sizes, n_test, ctx):
@@ -125,7 +133,9 @@ def savings(cfg, sizes, n_test, ctx):
     settings = sum(1 if o in STATELESS else 2 for o in cfg.optimizers)
     steps, evaluated, checks = (cfg.seeds * (len(cfg.optimizers) * sum(p[i] for p in scratch)
                                              + settings * sum(p[i] for p in setting)) for i in range(3))
-    return [Part(steps, cfg.batch_size, 1, evaluated), Part(checks, 0, 1, 0, elem_scale=0.0)]
+    side = min(SIDE_BY_SIDE, cfg.seeds * (len(cfg.optimizers) + settings))  # the cohorts' threads (the joint phase's runs)
+    return [Part(steps, cfg.batch_size, 1, evaluated, side_by_side=side),
+            Part(checks, 0, 1, 0, elem_scale=0.0, side_by_side=side)]
 
 
 PARTS = {"sparsity": sparsity, "probe": probe, "losses": losses, "savings": savings, "cifar": cifar,
