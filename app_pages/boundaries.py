@@ -46,6 +46,7 @@ def live_view(rows, events, cfg):
     toy_ends, lat = [e for e in ends if e["run"] == "toy"], [e for e in ends if e["run"] == "latent"]
     panels(*figures.region_panels([e["regions"] for e in toy_ends], toy_setup(cfg)[3], [e["plane"] for e in lat],
                                   [e["acc_seen"] for e in lat], data.NUM_CLASSES[cfg.dataset]))
+    return bool(toy_ends or lat)
 
 
 def result_view(r):

@@ -24,6 +24,7 @@ def live_view(rows, events, cfg):
         if done:
             st.caption("Finished: " + ", ".join(charts.label(n) for n in done))
         ui.curves_panel([r for r in rows if r["run"] == rows[-1]["run"]], cfg.epochs)
+    return bool(rows)
 
 
 def result_view(r):

@@ -22,6 +22,7 @@ def live_view(rows, events, cfg):
     if done:
         st.caption("Steps to the criterion, latest phases first")
         st.dataframe(pd.DataFrame(done[::-1][:12]), hide_index=True)
+    return bool(done)
 
 
 def result_view(r):

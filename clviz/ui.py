@@ -347,7 +347,8 @@ def run_panel(page: str, cfg, device, live_view, result_view, train_label="Train
     """Train / Cancel buttons, then the queued or running job, or the finished result.
 
     live_view(rows, events, cfg) draws the charts that grow during training (rows: epoch_end
-    events; events: task_end and tick events);
+    events; events: task_end and tick events) and returns whether it drew one yet (until then
+    the page polls at the fast first pace: Boundaries' epochs come well before its first panel);
     result_view(result) draws the page's figures once the result is there, and returns the charts
     worth downloading ({name: chart}) or None.
     """
@@ -470,7 +471,8 @@ def _job_view(job, live_view, result_view, page):
     q = queue()
 
     queued = job.status == "queued"
-    first = (job.status == "running" and not any(job.snapshot()[:2])  # no epoch nor event yet: nothing drawn
+    drawn = f"{page}_drawn"  # the job whose live view has drawn a chart or table here
+    first = (job.status == "running" and st.session_state.get(drawn) != job.submitted
              and time.perf_counter() - job.started < FIRST_S)
 
     @st.fragment(run_every=POLL_QUEUED_S if queued else POLL_FIRST_S if first else POLL_S if job.status == "running" else None)
@@ -486,8 +488,9 @@ def _job_view(job, live_view, result_view, page):
             rows, events, progress, stage = job.snapshot()
             where = f"{charts.label(stage[0])}: task {stage[1] + 1}" if stage else "starting"
             st.progress(progress, text=f"Training… {where} ({100 * progress:.0f}%)")
-            live_view(rows, events, job.cfg)
-            if first and (rows or events or time.perf_counter() - job.started >= FIRST_S):
+            if live_view(rows, events, job.cfg):
+                st.session_state[drawn] = job.submitted
+            if first and (st.session_state.get(drawn) == job.submitted or time.perf_counter() - job.started >= FIRST_S):
                 st.rerun()  # the first chart is out (or is slow to come): the page again, at the live pace
             return
         if st.session_state.get(f"{page}_shown") != job.submitted:  # finished: leave the fragment, redraw the page
@@ -558,9 +561,10 @@ def settings() -> dict:
     return s if s is not None else sidebar()
 
 
-def live_curves(rows, events, cfg):
+def live_curves(rows, events, cfg) -> bool:
     """The live view of most pages: the curves that grow during training."""
     curves_panel(rows, cfg.epochs)
+    return bool(rows)
 
 
 def curves_panel(rows, epochs, done=False, built=None):
