@@ -77,7 +77,7 @@ def cli(env, runs):
 def first_chart(cache: Path, runs, pages):
     from playwright.sync_api import sync_playwright
 
-    from bench.seminar import CHROMIUM, FLAGS, Server
+    from bench.seminar import CHROMIUM, FLAGS, Server, cpu_s
     server = Server(cache, cache / "server.log").start()
     out, live, server_cpu = ({p: [] for p in pages} for _ in range(3))
     try:
@@ -112,11 +112,6 @@ def first_chart(cache: Path, runs, pages):
         server.stop()
     return out, live, server_cpu
 
-
-def cpu_s(pid) -> float:
-    """CPU seconds (user + system) the process itself has used: the server's, not its workers'."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def line(name, xs, goal=None):

@@ -265,6 +265,15 @@ def stored_times(results: Path) -> dict[str, float]:
     return out
 
 
+IDLE_AFTER_S = 10  # the server's CPU measured this long after the room's last result
+
+
+def cpu_s(pid) -> float:
+    """CPU seconds (user + system) the process itself has used: the server's, not its workers'."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def room(browser, server, n, epochs, log, results: Path, by: BystanderThread):
     """When results land is read from the store (each file's time), not from the room's tabs,
     which may be slow to show it; at the end every tab must show its result."""
@@ -278,6 +287,7 @@ def room(browser, server, n, epochs, log, results: Path, by: BystanderThread):
 
     mem = Memory(server.proc.pid)
     mem.start()
+    cpu0 = cpu_s(server.proc.pid)
     pages = []
     for i in range(n):  # every tab opens at once (no waiting for each to load) ...
         p = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -296,6 +306,11 @@ def room(browser, server, n, epochs, log, results: Path, by: BystanderThread):
     while time.time() < deadline and len(set(stored_times(results)) - before) < n:
         time.sleep(0.2)
     by.stop.set()
+    cpu_room = cpu_s(server.proc.pid) - cpu0
+    # the room's tabs stay open, their runs done: a page that still polls shows here
+    cpu1, t1 = cpu_s(server.proc.pid), time.perf_counter()
+    time.sleep(IDLE_AFTER_S)
+    cpu_idle = (cpu_s(server.proc.pid) - cpu1) / (time.perf_counter() - t1)
     landed = sorted(t for name, t in stored_times(results).items() if name not in before)
     mem.stop.set()
     by.join(timeout=120)
@@ -322,6 +337,8 @@ def room(browser, server, n, epochs, log, results: Path, by: BystanderThread):
             "a fresh tab on an idle server (s)": round(by.idle_tab or float("nan"), 2),
             "late joiners' fresh tabs while the jobs ran: n, median / max (s)": [
                 len(by.tabs), round(statistics.median(by.tabs or [float("nan")]), 2), round(max(by.tabs or [float("nan")]), 2)],
+            "server CPU from the tabs' opening to the last result (s)": round(cpu_room, 1),
+            "server CPU afterwards, every tab open and done (s per s)": round(cpu_idle, 3),
             "peak server RSS (MB)": round(mem.peak_server), "peak server + workers PSS (MB)": round(mem.peak_total),
             "tracebacks": bad, "pages without a result (their last words)": stuck, "bystander error": by.error}
 

@@ -468,47 +468,50 @@ def compare_settings(cfg) -> str:
 
 
 def _job_view(job, live_view, result_view, page):
-    q = queue()
+    """A queued or running job in a fragment that polls it; a finished one drawn by the page
+    itself, in no fragment. (Drawn in the fragment, a finished result was drawn again at every
+    tick of a poll timer that outlived its job: in a room of 30, a server's core went to
+    redrawing finished Probe pages, 2,400 of 3,900 samples of a py-spy profile.)"""
+    if job.status in jobs.ACTIVE:
+        _poll_job(job, live_view, page)
+    elif job.status == "error":
+        st.error(job.error)
+    elif job.status == "cancelled":
+        st.warning("Run cancelled.")
+    else:
+        r = job.result
+        note = "cached result" if r.get("cached") else f"trained in {r['seconds']:.1f} s on {r['device']}"
+        if job.first_update is not None and not r.get("cached"):
+            note += f"; first chart update after {job.first_update:.2f} s"
+        st.success(note)
+        if r.get("notice"):
+            st.info(r["notice"])
+        downloads(page, r, result_view(r))
 
+
+def _poll_job(job, live_view, page):
+    q = queue()
     queued = job.status == "queued"
     drawn = f"{page}_drawn"  # the job whose live view has drawn a chart or table here
     first = (job.status == "running" and st.session_state.get(drawn) != job.submitted
              and time.perf_counter() - job.started < FIRST_S)
 
-    @st.fragment(run_every=POLL_QUEUED_S if queued else POLL_FIRST_S if first else POLL_S if job.status == "running" else None)
+    @st.fragment(run_every=POLL_QUEUED_S if queued else POLL_FIRST_S if first else POLL_S)
     def poll():
-        if queued and job.status != "queued":  # it started: redraw the page, to poll at the live pace
-            st.rerun()
+        if job.status not in jobs.ACTIVE or (queued and job.status != "queued"):
+            st.rerun()  # finished, or started (to poll at the live pace): the page again
         if job.status == "queued":
             n = q.position(job)
             st.progress(0.0, text=f"Queued: {ordinal(n)} in line ({len(q.running)} run(s) training, "
                                   f"{q.workers} at a time). It starts by itself; the page stays usable.")
             return
-        if job.status == "running":
-            rows, events, progress, stage = job.snapshot()
-            where = f"{charts.label(stage[0])}: task {stage[1] + 1}" if stage else "starting"
-            st.progress(progress, text=f"Training… {where} ({100 * progress:.0f}%)")
-            if live_view(rows, events, job.cfg):
-                st.session_state[drawn] = job.submitted
-            if first and (st.session_state.get(drawn) == job.submitted or time.perf_counter() - job.started >= FIRST_S):
-                st.rerun()  # the first chart is out (or is slow to come): the page again, at the live pace
-            return
-        if st.session_state.get(f"{page}_shown") != job.submitted:  # finished: leave the fragment, redraw the page
-            st.session_state[f"{page}_shown"] = job.submitted
-            st.rerun()
-        if job.status == "error":
-            st.error(job.error)
-        elif job.status == "cancelled":
-            st.warning("Run cancelled.")
-        else:
-            r = job.result
-            note = "cached result" if r.get("cached") else f"trained in {r['seconds']:.1f} s on {r['device']}"
-            if job.first_update is not None and not r.get("cached"):
-                note += f"; first chart update after {job.first_update:.2f} s"
-            st.success(note)
-            if r.get("notice"):
-                st.info(r["notice"])
-            downloads(page, r, result_view(r))
+        rows, events, progress, stage = job.snapshot()
+        where = f"{charts.label(stage[0])}: task {stage[1] + 1}" if stage else "starting"
+        st.progress(progress, text=f"Training… {where} ({100 * progress:.0f}%)")
+        if live_view(rows, events, job.cfg):
+            st.session_state[drawn] = job.submitted
+        if first and (st.session_state.get(drawn) == job.submitted or time.perf_counter() - job.started >= FIRST_S):
+            st.rerun()  # the first chart is out (or is slow to come): the page again, at the live pace
     poll()
 
 
@@ -577,7 +580,7 @@ def curves_panel(rows, epochs, done=False, built=None):
     out, specs = (built, None) if built else _curve_specs(rows, epochs)
 
     def draw(name):  # a live run's from the spec built once (Present mode enlarges a copy of it)
-        spec = specs[name] if specs is not None else out[name].to_dict()
+        spec = specs[name] if specs is not None else out[name].to_dict(validate=False)  # (as ui.chart)
         st.vega_lite_chart(spec=charts.present(spec) if presenting() else spec, width="stretch")
     if done:
         takeaway(takeaways.curves(rows))
@@ -608,7 +611,7 @@ def _curve_specs(rows, epochs):
             _specs.move_to_end(key)
             return _specs[key][1]
     out = charts.curve_charts(rows, epochs)
-    built = out, {name: ch.to_dict() for name, ch in out.items()}
+    built = out, {name: ch.to_dict(validate=False) for name, ch in out.items()}  # (as ui.chart)
     with _specs_lock:
         _specs[key] = ((rows[0], rows[-1]), built)
         while len(_specs) > LIVE_SPECS:
