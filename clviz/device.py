@@ -20,7 +20,8 @@ THREADS = 1
 # them over this many Python threads, each op still at THREADS (torch lets go of the GIL in its
 # kernels). A run's numbers do not depend on which runs share its computation
 # (tests/test_savings_batched.py), so this moves the time, not the result: Savings' default on the
-# 2-core VM took 3.3 s, not 5.7. Two: what a laptop has; more cores go to jobs side by side.
+# 2-core VM took 3.3 s, not 5.7. Two: what a laptop has; more cores go to jobs side by side
+# (the app's server sets its own and its workers' from its number of workers: jobs.side_by_side).
 SIDE_BY_SIDE = min(2, os.cpu_count() or 1)
 
 

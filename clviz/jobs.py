@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from . import data as D
+from . import device as dev
 from . import cost, experiments, plugin, store
 from .config import to_dict
 from .device import THREADS
@@ -56,6 +57,13 @@ def default_workers(device: str, cores: int | None = None) -> tuple[int, int]:
     if device != "cpu":
         return 2, max(1, min(4, (cores - 1) // 2))
     return max(1, min(4, cores - 1)), THREADS
+
+
+def side_by_side(workers: int) -> int:
+    """Threads for a CPU job's runs side by side (device.SIDE_BY_SIDE): with one worker its job
+    may borrow the server's core (the worker runs nicer, so the server still wins it); with
+    several, each job has a core of its own and no more."""
+    return dev.SIDE_BY_SIDE if workers == 1 else 1
 
 
 class Job:
@@ -92,7 +100,8 @@ def worker_settings() -> dict:
     """What a worker must share with the server that it would not get from a fresh import: where
     the store and the data cache are, the system folders, and the CLVIZ_* switches."""
     return {"store_root": str(store.ROOT), "cache_data": str(D.CACHE_DATA), "system_dirs": D.SYSTEM_DIRS,
-            "env": {k: os.environ[k] for k in ENV_TO_WORKER if k in os.environ}, "plugins": dict(plugin.LOADED)}
+            "env": {k: os.environ[k] for k in ENV_TO_WORKER if k in os.environ}, "plugins": dict(plugin.LOADED),
+            "side_by_side": dev.SIDE_BY_SIDE}
 
 
 # Training is batch work; the server's answers (a page, a poll, a fresh tab) are what a person
@@ -123,6 +132,7 @@ def _work(knobs, device, threads, settings, conn):
     _lower_priority()
     torch.set_num_threads(threads)
     os.environ.update(settings["env"])
+    dev.SIDE_BY_SIDE = settings["side_by_side"]  # as the server sized the job (side_by_side)
     store.ROOT, D.CACHE_DATA, D.SYSTEM_DIRS = Path(settings["store_root"]), Path(settings["cache_data"]), settings["system_dirs"]
     try:
         if errors := plugin.ensure(settings["plugins"]):  # the server's plugins, as the server loaded them

@@ -46,6 +46,7 @@ def queue() -> jobs.JobQueue:
     with _queue_lock:
         if not _queue:
             workers, threads = jobs.default_workers(dev.resolve("auto")[0])
+            dev.SIDE_BY_SIDE = jobs.side_by_side(workers)  # the server sizes its jobs as its workers run them
             _queue.append(jobs.JobQueue(workers, threads, max_job_s=cost.cap_s()))
             _queue[0].start_warm_up()  # the forkserver, and the estimates' constants measured in a worker
         return _queue[0]

@@ -181,9 +181,9 @@ def test_every_page_reads_on_a_projector(server):
             done = page.get_by_text("trained in").or_(page.locator("[data-testid=stAlertContentError]")).first
             done.wait_for(timeout=240_000)
             assert page.get_by_text("trained in").count() == 1, f"{name}: " + page.inner_text("[data-testid=stMain]")[-1500:]
+            drawn = [SHOWN.get(name, []), CHARTS_AT_LEAST.get(name, 1)]
             try:  # what is still missing after a minute is reported below, page by page
-                page.wait_for_function(PAGE_DRAWN, arg=[SHOWN.get(name, []), CHARTS_AT_LEAST.get(name, 1)],
-                                       timeout=60_000, polling=100)
+                page.wait_for_function(PAGE_DRAWN, arg=drawn, timeout=60_000, polling=100)
             except sync_api.TimeoutError:
                 pass
             found[name] = settled(page)
@@ -191,6 +191,8 @@ def test_every_page_reads_on_a_projector(server):
             missing[name] = [t for t in SHOWN.get(name, []) + ["Traceback"] if (t in text) == (t == "Traceback")]
             if page.locator("[data-testid=stVegaLiteChart]").count() < CHARTS_AT_LEAST.get(name, 1):
                 missing[name].append("charts")
+            if not page.evaluate(PAGE_DRAWN, [[], 1]):
+                missing[name].append("a chart Vega did not draw")
             if shots:
                 page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
             trained.append(name)

@@ -90,6 +90,14 @@ def test_the_queue_refuses_a_large_job_with_its_estimate_and_the_cap():
     if est.seconds <= 120:  # expected within the cap: refused for its worst case, which it names
         assert f"{est.worst_steps:,} optimiser steps" in str(e.value) and "more than 10 times" in str(e.value)
     assert q.active() == 0
+    # both messages, from estimates made by hand (whatever this machine measured): 121 s over a 120 s
+    # cap by its expected time; 60 s expected but 1,300 s if no criterion is reached (10.8 caps)
+    assert cost.over_cap(cost.Estimate(121, 5_000, 1.0, 121, 5_000), 120).startswith(
+        "This run would take about 2 min here (5,000 optimiser steps), over the cap of 120 s a run.")
+    assert cost.over_cap(cost.Estimate(60, 3_000, 1.0, 1_300, 90_000), 120).startswith(
+        "This run could take about 22 min here (90,000 optimiser steps) if a criterion is never reached: more "
+        "than 10 times the cap of 120 s a run (about 60 s if every criterion is reached).")
+    assert cost.over_cap(cost.Estimate(60, 3_000, 1.0, 1_200, 90_000), 120) is None  # (10 caps exactly: allowed)
     # over the cap by its expected time alone (no criterion to miss)
     big = experiments.make("remedies", epochs=200, seeds=32)
     assert experiments.size(big).seconds > 120

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from clviz import data as D
-from clviz import experiments, jobs, store
+from clviz import device, experiments, jobs, store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -135,7 +135,7 @@ SERVER = """
 import sys, time
 sys.path.insert(0, {repo!r})
 from pathlib import Path
-from clviz import experiments, jobs, store
+from clviz import device, experiments, jobs, store
 store.ROOT = Path({root!r})
 q = jobs.JobQueue(workers=1, threads=1)
 js = [q.submit(experiments.make("probe", epochs=2, per_class=40, seed=s), "cpu") for s in range(4)]
@@ -175,3 +175,5 @@ def test_default_workers_leave_a_core_to_the_server():
     assert jobs.default_workers("cpu", cores=2) == (1, 1)
     assert jobs.default_workers("cpu", cores=16) == (4, 1)  # every CPU job at device.THREADS
     assert jobs.default_workers("cuda", cores=16) == (2, 4)
+    # a job's runs side by side (Savings' cohorts): with one worker it borrows the server's core, else one
+    assert jobs.side_by_side(1) == device.SIDE_BY_SIDE and jobs.side_by_side(3) == 1

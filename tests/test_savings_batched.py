@@ -111,3 +111,24 @@ def test_passing_count_is_where_the_mean_first_reaches_the_criterion():
             c = cohort.passing_count(n, crit)
             assert all(((torch.arange(n) < k).float().mean().double() >= crit) == (k >= c) for k in range(n + 1)), (n, crit)
     assert cohort.passing_count(10, 1.5) == 11  # never reached
+
+
+def test_a_cohorts_error_stops_the_other_cohort():
+    """Two cohorts in two threads: one run diverges (TrainingError at its first epoch's end), the
+    other could train for 5,000 steps (a criterion it cannot reach); the error stops it at its
+    next step, and is raised."""
+    from clviz.train import TrainingError
+    cfg, data, tasks = setup()
+    x, y = data.subset(all_classes(tasks))
+    steps = {"bad": 0, "good": 0}
+
+    def run(name, lr):
+        net = new_net(cfg, data, 0)
+        r = cohort.Run(net, make_optimizer("sgd", net.parameters(), lr), torch.Generator().manual_seed(0), name)
+        r.on_step = lambda: steps.__setitem__(name, steps[name] + 1)
+        return r
+    with pytest.raises(TrainingError):
+        cohort.to_criterion([run("bad", 1e30), run("good", 1e-6)], x, y, savings.CE, 1.0, side_by_side=2,
+                            batch_size=cfg.batch_size, max_steps=5000, check_n=len(y), check_every=10)
+    per_epoch = len(y) // cfg.batch_size
+    assert steps["bad"] == per_epoch and steps["good"] < 20 * per_epoch

@@ -117,30 +117,40 @@ def check(runs: list[Run], x, y, need: int) -> list[bool]:
 def to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, side_by_side=1, on_stop=None, **kw):
     """Train each run to its criterion (`_to_criterion`), the runs dealt round-robin over
     `side_by_side` cohorts, each in a thread of its own (device.SIDE_BY_SIDE): a run's arithmetic
-    does not depend on its cohort, so only the time changes. `on_stop` is called under a lock."""
-    parts = [runs[i::side_by_side] for i in range(min(side_by_side, len(runs)))]
+    does not depend on its cohort, so only the time changes. `on_stop` is called under a lock; an
+    error in one cohort stops the others at their next step, then is raised. On a CPU only: a GPU
+    queues the kernels of one thread already, and MPS does not take ops from two threads at once."""
+    k = side_by_side if x.device.type == "cpu" else 1
+    parts = [runs[i::k] for i in range(min(k, len(runs)))]
     if len(parts) <= 1:
         return _to_criterion(runs, x, y, loss_fn, criterion, on_stop=on_stop, **kw)
-    lock = threading.Lock()
+    lock, halt = threading.Lock(), threading.Event()
 
     def stopped(r):
         with lock:
             on_stop(r)
+
+    def cohort(part):
+        try:
+            _to_criterion(part, x, y, loss_fn, criterion, on_stop=on_stop and stopped, halt=halt, **kw)
+        except BaseException:
+            halt.set()
+            raise
     with ThreadPoolExecutor(len(parts), thread_name_prefix="clviz-cohort") as pool:
-        done = [pool.submit(_to_criterion, part, x, y, loss_fn, criterion, on_stop=on_stop and stopped, **kw)
-                for part in parts]
+        done = [pool.submit(cohort, part) for part in parts]
         for f in done:
-            f.result()  # (a cohort's TrainingError, once every cohort has stopped)
+            f.result()
 
 
 def _to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, batch_size, max_steps, check_n, check_every,
-                  on_stop=None):
+                  on_stop=None, halt=None):
     """Train each run on (x, y) until its accuracy on the first `check_n` samples reaches
     `criterion`, or `max_steps`; each run's step count in `run.steps`. As `train.train_task` does
     for one run: a fresh order of the samples per epoch (the short last batch dropped), a check
     after each of the first 100 steps and then every `check_every` steps. `on_stop(run)` when a
     run stops. A loss that is not finite at an epoch's end stops the whole cohort (TrainingError),
-    where it would stop only its own run alone: the runs share no weights, but one call."""
+    where it would stop only its own run alone: the runs share no weights, but one call. `halt`
+    (an Event): set by another cohort's error, this one returns at its next step."""
     n = len(x)
     nb = max(1, n // batch_size)
     xc, yc = x[:check_n], y[:check_n]
@@ -172,6 +182,8 @@ def _to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, batch_size, max_
         rows[:] = range(len(active))  # each active run's row of this epoch's orders
         loss_sum = torch.zeros((), device=x.device)
         for i in range(nb):
+            if halt is not None and halt.is_set():
+                return
             sel = slice(None) if len(rows) == len(orders) else torch.tensor(rows, device=x.device)
             idx = orders[sel, i * batch_size:(i + 1) * batch_size]
             xb, yb = x[idx], y[idx]

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .. import device as dev
 from .. import metrics, names, report
 from ..config import MAX_SEEDS, Config
-from ..device import SIDE_BY_SIDE
 from ..knobs import knob, override
 from ..losses import make_loss
 from ..train import OPTIMIZERS, STATELESS, make_optimizer
@@ -93,15 +93,16 @@ def trained(cfg):
     return [(n, r) for n, r in settings(cfg) if not (r and n in STATELESS)]
 
 
-def train_all(cfg, data, tasks, emit=lambda ev: None, only=None, side_by_side=SIDE_BY_SIDE):
+def train_all(cfg, data, tasks, emit=lambda ev: None, only=None, side_by_side=None):
     """Every (optimizer, reset) x seed run and every optimizer x seed run from scratch, phase by
     phase, all runs of a phase at once (cohort.to_criterion, over `side_by_side` threads): each
-    exactly as alone. `only`: the (optimizer, reset, seed) runs to train (tests train each alone). Returns (settings, scratch):
+    exactly as alone (`side_by_side`: this process's device.SIDE_BY_SIDE unless given). `only`:
+    the (optimizer, reset, seed) runs to train (tests train each alone). Returns (settings, scratch):
     Setting records, and {(optimizer, seed): (steps, net)}."""
     lrs = dict(cfg.lrs)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     crit = dict(batch_size=cfg.batch_size, max_steps=cfg.max_steps, check_n=cfg.check_n, check_every=cfg.check_every,
-                side_by_side=side_by_side)
+                side_by_side=side_by_side or dev.SIDE_BY_SIDE)
     xs_ys = [data.subset(t) for t in tasks]
     joint = data.subset(all_classes(tasks))
     runs = []

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
+from .. import device as dev
 from .. import plugin
 from ..cost import Part
-from ..device import SIDE_BY_SIDE
 from .cohort import FIRST_CHUNK, SLACK
 
 # Savings trains each phase to a criterion: on its defaults (digits, criterion 0.97, joint 0.85)
@@ -107,14 +107,17 @@ def depth(cfg, sizes, n_test, ctx):
     return [*method(cfg, cfg.method, sizes, n_test, ctx, batched=cfg.method == "finetune"), joint(cfg, sizes, n_test), control, plane]
 
 
-def _to_criterion(cfg, n, which, worst):
-    """Expected steps (and criterion checks) of one savings phase on n samples; `worst`: a phase
-    that never reaches its criterion, and gives up at max_steps (an optimizer whose lr is wrong)."""
+def _to_criterion(cfg, n, which, worst, traced=False):
+    """Expected steps, samples read by criterion checks, and checks of one savings phase on n
+    samples; `worst`: a phase that never reaches its criterion, and gives up at max_steps (an
+    optimizer whose lr is wrong); `traced`: a run whose accuracy is traced reads every check whole."""
     c0, e0 = EPOCHS_AT[which]
     c = getattr(cfg, which)
     steps = cfg.max_steps if worst else min(cfg.max_steps, max(1, round(e0 * per_epoch(n, cfg.batch_size) * (1 - c0) / max(1 - c, 1e-9))))
     checks = min(steps, CHECKS_EVERY_STEP) + max(0, steps - CHECKS_EVERY_STEP) // cfg.check_every
     m = min(cfg.check_n, n)
+    if traced:  # (and one check before the first step)
+        return steps, (checks + 1) * m, checks
     # a check that fails reads its first chunk (cohort.check: the wrong answers of the last check
     # first, so a run short of the criterion is decided there); the one that passes reads them all
     chunk = min(m, max(FIRST_CHUNK, int(SLACK * (m - math.ceil(getattr(cfg, which) * m) + 1))))
@@ -133,7 +136,9 @@ def savings(cfg, sizes, n_test, ctx):
     settings = sum(1 if o in STATELESS else 2 for o in cfg.optimizers)
     steps, evaluated, checks = (cfg.seeds * (len(cfg.optimizers) * sum(p[i] for p in scratch)
                                              + settings * sum(p[i] for p in setting)) for i in range(3))
-    side = min(SIDE_BY_SIDE, cfg.seeds * (len(cfg.optimizers) + settings))  # the cohorts' threads (the joint phase's runs)
+    # the first seed's runs trace their accuracy on task 1, learned and relearned: those checks read all
+    evaluated += 2 * settings * (_to_criterion(cfg, sizes[0], "criterion", w, traced=True)[1] - setting[0][1])
+    side = min(dev.SIDE_BY_SIDE, cfg.seeds * settings)  # the cohorts' threads (the smallest phase's runs)
     return [Part(steps, cfg.batch_size, 1, evaluated, side_by_side=side),
             Part(checks, 0, 1, 0, elem_scale=0.0, side_by_side=side)]
 
