@@ -1,8 +1,11 @@
 """Remedies: what fixes forgetting, and where the fix acts (features or head)."""
+import collections
+
 import pandas as pd
 import streamlit as st
 
-from clviz import charts, figures, tables, tune, ui
+from clviz import charts, data, figures, tables, tune, ui
+from clviz.config import tasks_of
 from clviz.experiments.remedies import PUBLISHED_SOURCE
 
 st.title("Remedies")
@@ -19,12 +22,18 @@ cfg = ui.knobs_panel("remedies", s)
 
 
 def live_view(rows, events, cfg):
-    if rows:  # the method training now: its curves grow; the finished ones are listed above them
-        done = sorted({e["run"] for e in events if e["event"] == "task_end"} - {rows[-1]["run"]})
-        if done:
-            st.caption("Finished: " + ", ".join(charts.label(n) for n in done))
-        ui.curves_panel([r for r in rows if r["run"] == rows[-1]["run"]], cfg.epochs)
-    return bool(rows)
+    """The first method (in the config's order) still training: its curves grow; the finished ones
+    are listed above them. (Two methods train at once on a CPU: their epochs interleave.)"""
+    n_tasks = len(tasks_of(cfg, data.NUM_CLASSES[cfg.dataset]))
+    ends = collections.Counter(e["run"] for e in events if e["event"] == "task_end")
+    done = [n for n in cfg.methods if ends[n] == n_tasks * cfg.seeds]
+    started = {r["run"] for r in rows}
+    now = next((n for n in cfg.methods if n in started and n not in done), None)
+    if done:
+        st.caption("Finished: " + ", ".join(charts.label(n) for n in done))
+    if now is not None:
+        ui.curves_panel([r for r in rows if r["run"] == now], cfg.epochs)
+    return now is not None
 
 
 def result_view(r):

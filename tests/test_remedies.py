@@ -144,3 +144,28 @@ def test_every_lens_is_there(digits):
             m = np.array(part["matrix"])
             bwt = np.mean([m[-1, j] - m[j, j] for j in range(4)])
             assert part["bwt"] == pytest.approx(bwt)
+
+
+def test_methods_side_by_side_equal_each_alone(monkeypatch):
+    """Remedies trains its methods two at a time, each in a thread (device.SIDE_BY_SIDE): every
+    number of every method, and each method's own events in their order, exactly as when the
+    methods train one after another (bit for bit: each has its own nets and generators)."""
+    from clviz import device
+
+    def timeless(x):  # the result less its wall-clock times
+        if isinstance(x, dict):
+            return {k: timeless(v) for k, v in x.items() if k != "seconds"}
+        return [timeless(v) for v in x] if isinstance(x, list) else x
+    cfg = experiments.make("remedies", per_class=40, epochs=2)
+    out = {}
+    for side in (2, 1):
+        monkeypatch.setattr(device, "SIDE_BY_SIDE", side)
+        events = []
+        r = experiments.run(cfg, device="cpu", use_cache=False, on_event=events.append)
+        own = {n: [{k: v for k, v in e.items() if k != "progress"} for e in events if e.get("run") == n]
+               for n in cfg.methods}
+        out[side] = timeless(r), own, [e["progress"] for e in events]
+    assert out[2][0] == out[1][0]
+    assert out[2][1] == out[1][1] and all(out[1][1].values())
+    for progress in (out[2][2], out[1][2]):  # one count over both threads: it only grows, to the end
+        assert progress == sorted(progress) and progress[-1] == 1.0

@@ -8,6 +8,8 @@ emitted exactly the units it announced, so a size that drifts from its loop fail
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -52,23 +54,34 @@ class Reporter:
 
     def __init__(self, on_event=None):
         self.on_event, self.total, self.done = on_event or (lambda ev: None), 0, 0
+        self.lock = threading.Lock()
 
-    def run(self, phases: list[Phase]) -> list:
-        """Execute the phases in order; their results, in order."""
+    def run(self, phases: list[Phase], side_by_side: int = 1) -> list:
+        """Execute the phases, in order, or `side_by_side` at a time, each in a thread of its own
+        (independent runs: Remedies' methods; device.SIDE_BY_SIDE); their results, in order."""
         self.total += sum(p.units for p in phases)
-        out = []
-        for p in phases:
-            start = self.done
-            out.append(p.run(self._emitter(p.name)))
-            assert self.done - start == p.units, f"phase {p.name} announced {p.units} units, emitted {self.done - start}"
+        if side_by_side <= 1 or len(phases) <= 1:
+            return [self._run(p) for p in phases]
+        with ThreadPoolExecutor(side_by_side, thread_name_prefix="clviz-phase") as pool:
+            return list(pool.map(self._run, phases))  # (the first error raised, after the running phases end)
+
+    def _run(self, p: Phase):
+        emit = self._emitter(p.name)
+        out = p.run(emit)
+        assert emit.units == p.units, f"phase {p.name} announced {p.units} units, emitted {emit.units}"
         return out
 
     def _emitter(self, run: str):
+        lock = self.lock
+
         def emit(ev):
-            if ev["event"] in self.UNIT_EVENTS:
-                self.done += 1
-            if ev["event"] != "done":
-                self.on_event({"run": run, **ev, "progress": self.done / max(self.total, 1)})
+            with lock:  # phases side by side: one event at a time, the count and the pipe alike
+                if ev["event"] in self.UNIT_EVENTS:
+                    self.done += 1
+                    emit.units += 1
+                if ev["event"] != "done":
+                    self.on_event({"run": run, **ev, "progress": self.done / max(self.total, 1)})
+        emit.units = 0
         return emit
 
     def finish(self):
@@ -109,10 +122,15 @@ def validation_split(data: D.Data, fraction: float) -> D.Data:
                    y_test=data.y_train[held], source=f"{data.source}, {fraction:g} of its training set held out")
 
 
+_INIT = threading.Lock()  # torch's global generator, which initialises a Net: one Net at a time
+
+
 def new_net(cfg: Config, data: D.Data, seed: int, bn=False):
-    """The plain Net of a config, initialised by `seed`: every variant of a seed starts from the same weights."""
-    torch.manual_seed(seed)
-    return models.build(data.shape, data.num_classes, cfg.hidden, bn).to(data.device)
+    """The plain Net of a config, initialised by `seed`: every variant of a seed starts from the
+    same weights (also where runs are built side by side, in threads)."""
+    with _INIT:
+        torch.manual_seed(seed)
+        return models.build(data.shape, data.num_classes, cfg.hidden, bn).to(data.device)
 
 
 def new_model(cfg: Config, data: D.Data, bn=False, seed_offset=0):

@@ -10,6 +10,7 @@ reached it. A plugin's method or loss counts as the plain loop it extends.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .. import device as dev
 from .. import plugin
@@ -96,7 +97,8 @@ def method(cfg, name, sizes, n_test, ctx, batched=False):
 
 
 def remedies(cfg, sizes, n_test, ctx):
-    return [p for name in cfg.methods for p in method(cfg, name, sizes, n_test, ctx)]
+    side = min(dev.SIDE_BY_SIDE, len(cfg.methods))  # the methods side by side (experiments/remedies.py)
+    return [replace(p, side_by_side=side) for name in cfg.methods for p in method(cfg, name, sizes, n_test, ctx)]
 
 
 def depth(cfg, sizes, n_test, ctx):
