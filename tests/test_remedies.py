@@ -169,3 +169,29 @@ def test_methods_side_by_side_equal_each_alone(monkeypatch):
     assert out[2][1] == out[1][1] and all(out[1][1].values())
     for progress in (out[2][2], out[1][2]):  # one count over both threads: it only grows, to the end
         assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+def test_an_error_in_a_phase_side_by_side_starts_no_other():
+    """Phases two at a time: the first one's error stops the run (the phase beside it ends, none
+    starts after it: the Reporter's halt, which a phase checks before it starts), and is raised."""
+    import threading
+
+    from clviz.experiments.common import Phase, Reporter
+    from clviz.train import TrainingError
+    rep, started, beside = Reporter(), [], threading.Event()
+
+    def fails(emit):
+        started.append("fails")
+        beside.wait(10)  # (the second phase has started beside it)
+        raise TrainingError("diverged")
+
+    def fine(name):
+        def run(emit):
+            started.append(name)
+            beside.set()
+            rep.halt.wait(10)  # still running when the error is raised
+            return name
+        return run
+    with pytest.raises(TrainingError):
+        rep.run([Phase("a", 0, fails), *(Phase(n, 0, fine(n)) for n in "bcdef")], side_by_side=2)
+    assert sorted(started) == ["b", "fails"] and rep.halt.is_set()

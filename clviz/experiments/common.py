@@ -54,7 +54,7 @@ class Reporter:
 
     def __init__(self, on_event=None):
         self.on_event, self.total, self.done = on_event or (lambda ev: None), 0, 0
-        self.lock = threading.Lock()
+        self.lock, self.halt = threading.Lock(), threading.Event()
 
     def run(self, phases: list[Phase], side_by_side: int = 1) -> list:
         """Execute the phases, in order, or `side_by_side` at a time, each in a thread of its own
@@ -62,12 +62,21 @@ class Reporter:
         self.total += sum(p.units for p in phases)
         if side_by_side <= 1 or len(phases) <= 1:
             return [self._run(p) for p in phases]
-        with ThreadPoolExecutor(side_by_side, thread_name_prefix="clviz-phase") as pool:
-            return list(pool.map(self._run, phases))  # (the first error raised, after the running phases end)
+        pool = ThreadPoolExecutor(side_by_side, thread_name_prefix="clviz-phase")
+        try:
+            return list(pool.map(self._run, phases))
+        finally:  # after an error no phase starts (halt); those running end, then it is raised
+            pool.shutdown(cancel_futures=True)
 
     def _run(self, p: Phase):
+        if self.halt.is_set():  # a phase beside it failed: the run is over, none starts
+            return None
         emit = self._emitter(p.name)
-        out = p.run(emit)
+        try:
+            out = p.run(emit)
+        except BaseException:
+            self.halt.set()
+            raise
         assert emit.units == p.units, f"phase {p.name} announced {p.units} units, emitted {emit.units}"
         return out
 
