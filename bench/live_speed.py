@@ -113,7 +113,6 @@ def first_chart(cache: Path, runs, pages):
     return out, live, server_cpu
 
 
-
 def line(name, xs, goal=None):
     med = statistics.median(xs)
     mark = "" if goal is None else (" ok" if med <= goal else f" MISSES {goal:g} s")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -23,6 +25,35 @@ THREADS = 1
 # 2-core VM took 3.3 s, not 5.7. Two: what a laptop has; more cores go to jobs side by side
 # (the app's server sets its own and its workers' from its number of workers: jobs.side_by_side).
 SIDE_BY_SIDE = min(2, os.cpu_count() or 1)
+
+
+def threads_on(device_type: str) -> int:
+    """Runs side by side on a device: SIDE_BY_SIDE on a CPU, else one (a GPU queues the kernels of
+    one thread already, and MPS does not take ops from two threads at once)."""
+    return SIDE_BY_SIDE if device_type == "cpu" else 1
+
+
+def side_by_side(work, items, k: int, halt: threading.Event | None = None) -> list:
+    """`work(item, halt)` for each item, `k` at a time, each in a thread of its own; the results in
+    order. After an error `halt` is set (a fresh Event unless given): no item starts, one running
+    may watch it to stop early, and the error is raised once those running have ended."""
+    halt = halt or threading.Event()
+
+    def one(item):
+        if halt.is_set():
+            return None
+        try:
+            return work(item, halt)
+        except BaseException:
+            halt.set()
+            raise
+    if k <= 1 or len(items) <= 1:
+        return [one(item) for item in items]
+    pool = ThreadPoolExecutor(k, thread_name_prefix="clviz-side")
+    try:
+        return list(pool.map(one, items))
+    finally:
+        pool.shutdown(cancel_futures=True)  # (those not started)
 
 
 def available() -> list[str]:

@@ -24,13 +24,12 @@ This loop is the savings experiment's; `train.train_task` stays the loop of ever
 from __future__ import annotations
 
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
+from .. import device as dev
 from ..ensemble import Stacked
 from ..models import Net
 from ..train import TrainingError
@@ -116,30 +115,15 @@ def check(runs: list[Run], x, y, need: int) -> list[bool]:
 
 def to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, side_by_side=1, on_stop=None, **kw):
     """Train each run to its criterion (`_to_criterion`), the runs dealt round-robin over
-    `side_by_side` cohorts, each in a thread of its own (device.SIDE_BY_SIDE): a run's arithmetic
-    does not depend on its cohort, so only the time changes. `on_stop` is called under a lock; an
-    error in one cohort stops the others at their next step, then is raised. On a CPU only: a GPU
-    queues the kernels of one thread already, and MPS does not take ops from two threads at once."""
-    k = side_by_side if x.device.type == "cpu" else 1
+    `side_by_side` cohorts, each in a thread of its own (device.side_by_side, where the device
+    takes them: device.threads_on): a run's arithmetic does not depend on its cohort, so only the
+    time changes. An error in one cohort stops the others at their next step, then is raised.
+    `on_stop` may be called from two cohorts at once (Savings': the Reporter's emitter, which
+    takes one event at a time)."""
+    k = min(side_by_side, dev.threads_on(x.device.type))
     parts = [runs[i::k] for i in range(min(k, len(runs)))]
-    if len(parts) <= 1:
-        return _to_criterion(runs, x, y, loss_fn, criterion, on_stop=on_stop, **kw)
-    lock, halt = threading.Lock(), threading.Event()
-
-    def stopped(r):
-        with lock:
-            on_stop(r)
-
-    def cohort(part):
-        try:
-            _to_criterion(part, x, y, loss_fn, criterion, on_stop=on_stop and stopped, halt=halt, **kw)
-        except BaseException:
-            halt.set()
-            raise
-    with ThreadPoolExecutor(len(parts), thread_name_prefix="clviz-cohort") as pool:
-        done = [pool.submit(cohort, part) for part in parts]
-        for f in done:
-            f.result()
+    dev.side_by_side(lambda part, halt: _to_criterion(part, x, y, loss_fn, criterion, on_stop=on_stop, halt=halt, **kw),
+                     parts, len(parts))
 
 
 def _to_criterion(runs: list[Run], x, y, loss_fn, criterion, *, batch_size, max_steps, check_n, check_every,

@@ -9,13 +9,13 @@ emitted exactly the units it announced, so a size that drifts from its loop fail
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 
 from .. import data as D
+from .. import device as dev
 from .. import metrics, models, plugin, probe
 from ..config import Config
 from ..ensemble import BatchedNet
@@ -60,31 +60,17 @@ class Reporter:
         """Execute the phases, in order, or `side_by_side` at a time, each in a thread of its own
         (independent runs: Remedies' methods; device.SIDE_BY_SIDE); their results, in order."""
         self.total += sum(p.units for p in phases)
-        if side_by_side <= 1 or len(phases) <= 1:
-            return [self._run(p) for p in phases]
-        pool = ThreadPoolExecutor(side_by_side, thread_name_prefix="clviz-phase")
-        try:
-            return list(pool.map(self._run, phases))
-        finally:  # after an error no phase starts (halt); those running end, then it is raised
-            pool.shutdown(cancel_futures=True)
+        return dev.side_by_side(self._run, phases, side_by_side, self.halt)  # (after an error, none starts)
 
-    def _run(self, p: Phase):
-        if self.halt.is_set():  # a phase beside it failed: the run is over, none starts
-            return None
+    def _run(self, p: Phase, halt=None):  # (halt: device.side_by_side's; a phase runs to its end)
         emit = self._emitter(p.name)
-        try:
-            out = p.run(emit)
-        except BaseException:
-            self.halt.set()
-            raise
+        out = p.run(emit)
         assert emit.units == p.units, f"phase {p.name} announced {p.units} units, emitted {emit.units}"
         return out
 
     def _emitter(self, run: str):
-        lock = self.lock
-
         def emit(ev):
-            with lock:  # phases side by side: one event at a time, the count and the pipe alike
+            with self.lock:  # runs side by side: one event at a time, the count and the pipe alike
                 if ev["event"] in self.UNIT_EVENTS:
                     self.done += 1
                     emit.units += 1

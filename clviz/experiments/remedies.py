@@ -43,10 +43,10 @@ def method_result(run: dict, data, tasks) -> dict:
 def run(cfg: RemediesConfig, data, tasks, rep):
     # the seen-classes probe only after the last task: the page and the table show no other
     extra = lambda m, k, test: merge(probes(cfg, m, data, tasks, k, test, seen=False), head_of(m))  # noqa: E731
-    # the methods side by side on a CPU (device.SIDE_BY_SIDE threads): each trains its own nets on
-    # its own generators, so its numbers are its run alone (tests/test_remedies.py)
-    side = dev.SIDE_BY_SIDE if data.x_train.device.type == "cpu" else 1
-    runs = rep.run([method_phase(cfg, data, tasks, name, extra=extra) for name in cfg.methods], side_by_side=side)
+    # the methods side by side (device.threads_on): each trains its own nets on its own generators,
+    # so its numbers are its run alone (tests/test_remedies.py)
+    runs = rep.run([method_phase(cfg, data, tasks, name, extra=extra) for name in cfg.methods],
+                   side_by_side=dev.threads_on(data.x_train.device.type))
     return {name: method_result(r, data, tasks) for name, r in zip(cfg.methods, runs)}
 
 
