@@ -1,8 +1,10 @@
 """Which torch device to run on, with a notice when the one asked for is not there."""
 from __future__ import annotations
 
+import copy
 import os
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -13,9 +15,11 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # split, so added in another order: Remedies' SI probe was 0.9417 at 1 thread, 0.9361 at 2), and
 # the results store keys a run by its config alone. So every CPU run, in the app's workers and
 # on the CLI alike, trains at this one count (experiments.run sets it). One, because it is the
-# count every machine has, and it costs little here: the models are small MLPs, whose steps
-# gain little from a second thread, and a machine's cores go to jobs running side by side
-# (jobs.default_workers) and to seeds batched into one computation (--seeds).
+# count every machine has. Its cost is real for one run alone (Fashion-MNIST's MLP at batch 128:
+# 4.3 s at one thread, 2.7 s at two, bench/train_speed.py), so a machine's other cores go to
+# runs side by side (SIDE_BY_SIDE: Remedies' methods, Savings' cohorts), to jobs side by side
+# (jobs.default_workers), to seeds batched into one computation (--seeds), and, where one run
+# trains alone, to its measurements (Aside).
 THREADS = 1
 
 # Runs side by side: an experiment that trains independent runs at once (Savings' cohorts) splits
@@ -31,6 +35,11 @@ def threads_on(device_type: str) -> int:
     """Runs side by side on a device: SIDE_BY_SIDE on a CPU, else one (a GPU queues the kernels of
     one thread already, and MPS does not take ops from two threads at once)."""
     return SIDE_BY_SIDE if device_type == "cpu" else 1
+
+
+# Runs now training side by side in this process (side_by_side's threads): an Aside counts them.
+_running = 0
+_lock = threading.Lock()
 
 
 def side_by_side(work, items, k: int, halt: threading.Event | None = None) -> list:
@@ -49,11 +58,65 @@ def side_by_side(work, items, k: int, halt: threading.Event | None = None) -> li
             raise
     if k <= 1 or len(items) <= 1:
         return [one(item) for item in items]
+
+    def counted(item):
+        global _running
+        with _lock:
+            _running += 1
+        try:
+            return one(item)
+        finally:
+            with _lock:
+                _running -= 1
     pool = ThreadPoolExecutor(k, thread_name_prefix="clviz-side")
     try:
-        return list(pool.map(one, items))
+        return list(pool.map(counted, items))
     finally:
         pool.shutdown(cancel_futures=True)  # (those not started)
+
+
+class Aside:
+    """Work beside a run, done in the order given: in a thread of its own where the runs leave a
+    core free (one CPU run at THREADS, one, where this process may use two), at once otherwise
+    (a GPU queues its kernels already; a CPU whose cores the runs' ops all use would only share
+    them: 2 torch threads plus one aside ran 1.3x slower than one after the other, and two
+    Remedies methods side by side, each with an aside, 1.2x slower). What it is given must not change behind it: `copy(model)` is the model as
+    it is now, a copy where the work runs aside (an MLP's: 0.3 ms). At most `depth` wait; the
+    next `post` then waits for the oldest, so a lagging aside slows the run, never piles up
+    copies. Its work's error is raised in the run's thread, at the next `post` or at the end of
+    the `with` block; an error in the run's thread drops the work not started."""
+
+    def __init__(self, device_type: str, depth: int = 3, on: bool = True):
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="clviz-aside") if on and self.free(device_type) else None
+        self.depth, self.pending = depth, deque()
+
+    @staticmethod
+    def free(device_type: str) -> bool:
+        """Do the runs training now leave a core free? Of the SIDE_BY_SIDE this process may use
+        (one where the app's server shares the machine between several workers)."""
+        return device_type == "cpu" and torch.get_num_threads() * max(1, _running) < SIDE_BY_SIDE
+
+    def copy(self, model):
+        return model if self.pool is None else copy.deepcopy(model)
+
+    def post(self, fn, *args):
+        if self.pool is None:
+            return fn(*args)
+        while len(self.pending) >= self.depth:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(fn, *args))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        if self.pool is None:
+            return
+        try:
+            while kind is None and self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def available() -> list[str]:

@@ -23,6 +23,8 @@ from .knobs import knob
 
 def _ce(z, y):
     """Per-sample cross-entropy for logits with any leading dimensions."""
+    if z.dim() == 2:  # one copy: no reshapes (each is a node of the backward pass, at every step)
+        return F.cross_entropy(z, y, reduction="none")
     return F.cross_entropy(z.reshape(-1, z.shape[-1]), y.reshape(-1), reduction="none").view(y.shape)
 
 
@@ -110,5 +112,6 @@ def make_loss(name: str, knobs=None, **values):
             per_sample = fn(z, y, *args)
             if not checked:
                 first(per_sample, y)
-            return per_sample.mean(-1).sum(), z, h
+            mean = per_sample.mean(-1)  # of a BatchedNet one mean per copy, summed
+            return (mean.sum() if mean.dim() else mean), z, h
     return loss

@@ -20,7 +20,8 @@ import warnings
 import torch
 
 from . import metrics
-from .data import get_batch, shuffled
+from .data import batches
+from .device import Aside
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adadelta")
 STATELESS = ("sgd",)  # optimizers with no state (plain SGD): resetting it at a task boundary changes nothing
@@ -218,8 +219,8 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
     tasks): each epoch then draws for every copy a fresh random set of its own samples, as many as
     the smallest part holds, so that all copies take the same number of steps.
 
-    Each epoch gathers the data once in `randperm` order (on the device) and slices it into
-    batches; the last incomplete batch is dropped (BatchNorm cannot train on a single sample).
+    Each epoch takes the data in a `randperm` order in batches (`data.batches`); the last
+    incomplete batch is dropped (BatchNorm cannot train on a single sample).
     `on_step()` runs after each backward pass, `after_step(steps)` after each update. `graph`: capture the step as a CUDA graph
     (`Stepper`); by default on CUDA when there is no `on_step`, which may do host work.
     The stopping test runs every step for the first 100 (exact counts for quick learners), then
@@ -241,10 +242,9 @@ def train_task(model, opt, x, y, loss_fn, *, batch_size, gen, epochs=1, max_step
         idx = order(n, gen, sizes).to(x.device)
         if parts is not None:  # positions in each copy's own part -> samples of x, (copies, n)
             idx = parts.gather(1, idx)
-        xs, ys = shuffled(x, y, idx)
         loss_sum = torch.zeros((), device=x.device)
-        for i in range(nb):
-            loss_sum += step(*get_batch(xs, ys, i, batch_size, model.batched))
+        for xb, yb in batches(x, y, idx, batch_size, nb, model.batched):
+            loss_sum += step(xb, yb)
             steps += 1
             if after_step is not None:
                 after_step(steps)
@@ -392,50 +392,57 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
     seeds = [[] for _ in range(copies)]  # each copy's per-task records, for its own lenses
     live = live_subset(data, live_eval_n)
     x_live, y_live = data.x_test[live], data.y_test[live]
-    it = 0  # optimiser steps so far, over all tasks
-    for k, classes in enumerate(tasks):
-        if reset_optimizer and k > 0:
-            opt = make_optimizer(optimizer, model.parameters(), lr)
-        emit({"event": "task_start", "task": k, "classes": list(classes)})
-        x, y = method.before_task(model, k, *data.subset(classes))
-        seen = [c for t in tasks[:k + 1] for c in t]
 
-        nb = max(1, len(x) // batch_size)  # steps per epoch (train_task drops the short last batch)
+    # What is measured, from a model `m` as it was at that moment: on a CPU aside, beside the
+    # training (device.Aside), in order, with the same numbers (tests/test_train.py). A method
+    # whose forward reads its own state, which its after_task changes, measures in the run's thread.
+    def measure_epoch(m, k, seen, e, loss, step):  # all copies of a BatchedNet in one pass: a record per copy
+        z, h = method.forward(m, x_live)
+        recs = summarise(z, h, y_live, data.num_classes, tasks, seen)
+        if watch is not None:
+            watch(m, k, step, z)
+        row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / copies, **metrics.mean_std(recs)}
+        row.pop("val_loss", None), row.pop("val_loss_std", None)
+        hist["curve"].append(row)
+        emit({"event": "epoch_end", **row})
 
-        def on_epoch(e, loss):  # all copies of a BatchedNet in one pass: a record per copy
-            z, h = method.forward(model, x_live)
-            recs = summarise(z, h, y_live, data.num_classes, tasks, seen)
-            if watch is not None:
-                watch(model, k, it + e * nb, z)
-            row = {"task": k, "epoch": e, "step": len(hist["curve"]) + 1, "loss": loss / copies,
-                   **metrics.mean_std(recs)}
-            row.pop("val_loss", None), row.pop("val_loss_std", None)
-            hist["curve"].append(row)
-            emit({"event": "epoch_end", **row})
-
-        if acc is not None:
-            acc.reset()
-        def after_step(s):  # the stability gap: the first steps on a new task, seen closely
-            if k > 0 and s <= watch.first and s % watch.every == 0:
-                watch(model, k, it + s, method.forward(model, x_live)[0])
-
-        it += train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs, on_step=on_step,
-                         on_epoch=on_epoch, after_step=after_step if watch is not None and watch.every else None,
-                         graph=graph)
-        method.after_task(model, k, x, y)
-
-        test = method.forward(model, data.x_test)  # one pass of all copies serves the metrics and `extra`
+    def measure_task(m, k, classes, seen, grads):
+        test = method.forward(m, data.x_test)  # one pass of all copies serves the metrics and `extra`
         recs = summarise(*test, data.y_test, data.num_classes, tasks, seen)
         if extra is not None:
-            ex = extra(model, k, test)
+            ex = extra(m, k, test)
             recs = [{**r, **e} for r, e in zip(recs, ex if isinstance(ex, list) else [ex] * len(recs))]
         for own, r in zip(seeds, recs):
             own.append(r)
-        rec = {"task": k, "classes": list(classes), "grad_norms": acc.read() if acc is not None else {},
-               **metrics.mean_std(recs)}
+        rec = {"task": k, "classes": list(classes), "grad_norms": grads, **metrics.mean_std(recs)}
         hist["matrix"].append(rec["acc_tasks"])
         hist["tasks"].append(rec)
         emit({"event": "task_end", **rec})
+
+    it = 0  # optimiser steps so far, over all tasks
+    with Aside(data.x_train.device.type, on=type(method).forward is Hooks.forward) as aside:
+        for k, classes in enumerate(tasks):
+            if reset_optimizer and k > 0:
+                opt = make_optimizer(optimizer, model.parameters(), lr)
+            aside.post(emit, {"event": "task_start", "task": k, "classes": list(classes)})
+            x, y = method.before_task(model, k, *data.subset(classes))
+            seen = [c for t in tasks[:k + 1] for c in t]
+            nb = max(1, len(x) // batch_size)  # steps per epoch (train_task drops the short last batch)
+
+            def on_epoch(e, loss):
+                aside.post(measure_epoch, aside.copy(model), k, seen, e, loss, it + e * nb)
+
+            def after_step(s):  # the stability gap: the first steps on a new task, seen closely
+                if k > 0 and s <= watch.first and s % watch.every == 0:
+                    aside.post(lambda m, k, step: watch(m, k, step, method.forward(m, x_live)[0]), aside.copy(model), k, it + s)
+
+            if acc is not None:
+                acc.reset()
+            it += train_task(model, opt, x, y, loss_fn, batch_size=batch_size, gen=gen, epochs=epochs, on_step=on_step,
+                             on_epoch=on_epoch, after_step=after_step if watch is not None and watch.every else None,
+                             graph=graph)
+            method.after_task(model, k, x, y)
+            aside.post(measure_task, aside.copy(model), k, classes, seen, acc.read() if acc is not None else {})
     hist["forgetting"] = metrics.forgetting(hist["matrix"])
     hist["per_seed"] = [metrics.lenses(own) for own in seeds]
     emit({"event": "done"})

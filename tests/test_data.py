@@ -103,3 +103,16 @@ def test_parse_tasks_ok(text, expected):
 def test_parse_tasks_bad(text, match):
     with pytest.raises(D.DataError, match=match):
         D.parse_tasks(text, 10)
+
+
+def test_batches_gathered_one_by_one_are_the_epochs_slices():
+    """On a CPU each batch is gathered on its own (data.batches): the same batches, in the same
+    order, as the epoch gathered once and sliced (a GPU's way), for one order and one per copy."""
+    x, y = torch.arange(30.0).view(10, 3), torch.arange(10)
+    g = torch.Generator().manual_seed(1)
+    for idx, batched in ((torch.randperm(10, generator=g), False),
+                         (torch.stack([torch.randperm(10, generator=g) for _ in range(2)]), True)):
+        ours = list(D.batches(x, y, idx, 4, 2, batched))
+        ref = [D.get_batch(*D.shuffled(x, y, idx), i, 4, batched) for i in range(2)]
+        assert len(ours) == 2 and all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(ours, ref))
+        assert torch.equal(ours[1][1], idx[..., 4:8])  # the labels are the samples' own

@@ -173,3 +173,111 @@ def test_a_stop_read_late_is_rewound_exactly(opt, monkeypatch):
                     list(m25.parameters()) + [v for s in o25.state.values() for v in s.values()]):
         assert torch.equal(a, b)
     assert torch.equal(g, g25)
+
+
+def _measured_run(monkeypatch, aside: bool):
+    """A run of two copies with every measurement (per-epoch, the stability gap's steps, the task's
+    test pass and an extra), its measurements aside (device.Aside in a thread of its own) or not;
+    what it recorded and where the extra ran."""
+    from clviz import lenses
+    from clviz.device import Aside
+    from clviz.ensemble import BatchedNet
+    monkeypatch.setattr(Aside, "free", staticmethod(lambda device_type: aside))
+    d = D.load("digits")
+    watch = lenses.Watch(d.y_test[train.live_subset(d, 300)], TASKS, every=2, first=6, path=(1,))
+    events, where = [], []
+
+    def extra(m, k, test):
+        where.append(__import__("threading").current_thread().name)
+        return [{"w": p.sum().item()} for p in m.parameters()][:2]  # a record per copy, from the weights
+    hist = run_sequential(BatchedNet([net(0), net(1)]), d, TASKS, make_loss("ce"), epochs=2, batch_size=32, seed=3,
+                          on_event=events.append, extra=extra, live_eval_n=300, watch=watch)
+    return hist, events, watch, where
+
+
+def test_measurements_aside_equal_those_in_the_run(monkeypatch):
+    """Measured beside the training (device.Aside: on a copy of the model as it was, in a thread of
+    its own, while the run goes on), every number and event is the same as measured in the run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as every CPU run (device.THREADS): the aside's ops at the same count
+    try:
+        a_hist, a_events, a_watch, a_where = _measured_run(monkeypatch, aside=True)
+        b_hist, b_events, b_watch, b_where = _measured_run(monkeypatch, aside=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert set(a_where) == {"clviz-aside_0"} and set(b_where) == {"MainThread"}  # it did run aside
+    assert a_hist == b_hist and a_events == b_events  # every number, every event, in the same order
+    assert [e["event"] for e in a_events][:4] == ["task_start", "epoch_end", "epoch_end", "task_end"]
+    assert a_watch.gap() == b_watch.gap() and (a_watch.counts() == b_watch.counts()).all()
+    assert len(a_watch.evals) == 2 * 3 + 2 * 3  # epoch ends, and steps 2, 4, 6 of tasks 1 and 2
+    assert all(torch.equal(a, b) for (_, _, wa), (_, _, wb) in zip(a_watch.weights, b_watch.weights)
+               for a, b in zip(wa.values(), wb.values()))
+
+
+def test_an_error_aside_is_the_runs_error(monkeypatch):
+    """A measurement's error, raised in the aside's thread, ends the run with that error, and the
+    aside's thread with it."""
+    import threading
+    from clviz.device import Aside
+    monkeypatch.setattr(Aside, "free", staticmethod(lambda device_type: True))
+    d = D.load("digits")
+    events = []
+
+    def extra(m, k, test):
+        if k == 1:
+            raise ValueError("a broken lens")
+        return {}
+    with pytest.raises(ValueError, match="a broken lens"):
+        run_sequential(net(), d, TASKS, make_loss("ce"), epochs=1, batch_size=32, on_event=events.append, extra=extra)
+    assert not any(t.name.startswith("clviz-aside") for t in threading.enumerate())
+    assert [e["task"] for e in events if e["event"] == "task_end"] == [0]
+
+
+def test_aside_keeps_order_and_bounds_what_waits(monkeypatch):
+    """In order, at most `depth` waiting (a lagging aside holds the run back); at once where it is off."""
+    import threading
+    import time
+    from clviz.device import Aside
+    monkeypatch.setattr(Aside, "free", staticmethod(lambda device_type: True))
+    done, waiting = [], []
+    gate = threading.Event()
+    with Aside("cpu", depth=2) as aside:
+        aside.post(gate.wait)
+        aside.post(done.append, 1)
+        t = threading.Thread(target=lambda: (aside.post(done.append, 2), waiting.append("posted")))
+        t.start()
+        time.sleep(0.05)
+        assert waiting == [] and done == []  # the third waits for the first to finish
+        gate.set()
+        t.join()
+    assert done == [1, 2]
+    with Aside("cpu", on=False) as inline:
+        inline.post(done.append, 3)
+        assert done == [1, 2, 3] and inline.pool is None
+
+
+def test_aside_only_where_the_runs_leave_a_core(monkeypatch):
+    """One run at one thread of two: aside. Two runs side by side (device.side_by_side), a run at
+    every thread, or a server that gives each worker one: in the run's thread."""
+    import threading
+    from clviz import device
+    from clviz.device import Aside
+    monkeypatch.setattr(device, "SIDE_BY_SIDE", 2)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        gate, seen = threading.Barrier(2), []
+
+        def work(item, halt):  # both runs started before either asks, and neither ends before both have
+            gate.wait(timeout=30)
+            seen.append(Aside.free("cpu"))
+            gate.wait(timeout=30)
+        device.side_by_side(work, [0, 1], 2)
+        assert Aside.free("cpu") and seen == [False, False] and not Aside.free("cuda")
+        monkeypatch.setattr(device, "SIDE_BY_SIDE", 1)
+        assert not Aside.free("cpu")
+        monkeypatch.setattr(device, "SIDE_BY_SIDE", 2)
+        torch.set_num_threads(2)
+        assert not Aside.free("cpu")
+    finally:
+        torch.set_num_threads(threads)
