@@ -167,14 +167,25 @@ def state(page) -> str:
     return "waiting"
 
 
-def fresh_tab(browser, url) -> float:
+# Of a fresh tab, from the browser's own clock: when Streamlit's JavaScript had loaded and run
+# (DOMContentLoaded), and how long the server took to start answering its ~70 files, summed
+# (the browser then waits on the server's one Python thread, not on its own CPU)
+TAB_TIMING = """() => { const t = performance.timing;
+  const files = performance.getEntriesByType('resource').filter(e => e.name.includes('/static/'));
+  return [t.domContentLoadedEventEnd - t.navigationStart,
+          files.reduce((a, e) => a + Math.max(0, e.responseStart - e.requestStart), 0)]; }"""
+
+
+def fresh_tab(browser, url, timing=None) -> float:
     """Open a page in a new tab; seconds until its title is drawn (includes loading Streamlit's
-    JavaScript into a new tab)."""
+    JavaScript into a new tab). `timing`, a list: gets (JavaScript loaded s, server's answers s)."""
     page = browser.new_page()
     t = time.perf_counter()
     page.goto(url, timeout=120_000)
     page.get_by_role("heading", name="Optimizer savings").wait_for(timeout=120_000)
     dt = time.perf_counter() - t
+    if timing is not None:
+        timing.append(tuple(v / 1000 for v in page.evaluate(TAB_TIMING)))
     page.close()
     return dt
 
@@ -232,6 +243,7 @@ class BystanderThread(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.draws, self.idle, self.idle_tab, self.error = url, [], [], None, None
         self.tabs = []  # late joiners: a fresh tab opened while the room's jobs run
+        self.tab_timing = []  # theirs: (JavaScript loaded, server's answers to its files), s
         self.ready, self.go, self.stop = threading.Event(), threading.Event(), threading.Event()
 
     def run(self):
@@ -247,7 +259,7 @@ class BystanderThread(threading.Thread):
                 while not self.stop.is_set():
                     self.draws.append(by.visit())
                     if len(self.draws) % LATE_EVERY == 0 and not self.stop.is_set():  # a late joiner
-                        self.tabs.append(fresh_tab(browser, self.url + "/savings"))
+                        self.tabs.append(fresh_tab(browser, self.url + "/savings", self.tab_timing))
                 browser.close()
         except Exception as e:  # noqa: BLE001 - reported with the figures
             self.error = repr(e)
@@ -337,6 +349,11 @@ def room(browser, server, n, epochs, log, results: Path, by: BystanderThread):
             "a fresh tab on an idle server (s)": round(by.idle_tab or float("nan"), 2),
             "late joiners' fresh tabs while the jobs ran: n, median / max (s)": [
                 len(by.tabs), round(statistics.median(by.tabs or [float("nan")]), 2), round(max(by.tabs or [float("nan")]), 2)],
+            "late joiners: JavaScript loaded, median / max (s)": [
+                round(statistics.median(t[0] for t in by.tab_timing), 2) if by.tab_timing else None,
+                round(max(t[0] for t in by.tab_timing), 2) if by.tab_timing else None],
+            "late joiners: the server's answers to the files, summed, median (s)":
+                round(statistics.median(t[1] for t in by.tab_timing), 2) if by.tab_timing else None,
             "server CPU from the tabs' opening to the last result (s)": round(cpu_room, 1),
             "server CPU afterwards, every tab open and done (s per s)": round(cpu_idle, 3),
             "peak server RSS (MB)": round(mem.peak_server), "peak server + workers PSS (MB)": round(mem.peak_total),
