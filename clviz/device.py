@@ -46,6 +46,7 @@ def side_by_side(work, items, k: int, halt: threading.Event | None = None) -> li
     """`work(item, halt)` for each item, `k` at a time, each in a thread of its own; the results in
     order. After an error `halt` is set (a fresh Event unless given): no item starts, one running
     may watch it to stop early, and the error is raised once those running have ended."""
+    global _running
     halt = halt or threading.Event()
 
     def one(item):
@@ -58,21 +59,16 @@ def side_by_side(work, items, k: int, halt: threading.Event | None = None) -> li
             raise
     if k <= 1 or len(items) <= 1:
         return [one(item) for item in items]
-
-    def counted(item):
-        global _running
-        with _lock:
-            _running += 1
-        try:
-            return one(item)
-        finally:
-            with _lock:
-                _running -= 1
+    width = min(k, len(items))
+    with _lock:  # for the whole call: a run starting between two items still sees its neighbours
+        _running += width
     pool = ThreadPoolExecutor(k, thread_name_prefix="clviz-side")
     try:
-        return list(pool.map(counted, items))
+        return list(pool.map(one, items))
     finally:
         pool.shutdown(cancel_futures=True)  # (those not started)
+        with _lock:
+            _running -= width
 
 
 class Aside:
@@ -83,12 +79,16 @@ class Aside:
     Remedies methods side by side, each with an aside, 1.2x slower). What it is given must not change behind it: `copy(model)` is the model as
     it is now, a copy where the work runs aside (an MLP's: 0.3 ms). At most `depth` wait; the
     next `post` then waits for the oldest, so a lagging aside slows the run, never piles up
-    copies. Its work's error is raised in the run's thread, at the next `post` or at the end of
-    the `with` block; an error in the run's thread drops the work not started."""
+    copies. Its work's error is raised in the run's thread, at the first `post` after it or at the
+    end of the `with` block, and nothing posted behind it runs (no event goes out); an error in
+    the run's thread drops the work not started."""
 
     def __init__(self, device_type: str, depth: int = 3, on: bool = True):
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="clviz-aside") if on and self.free(device_type) else None
-        self.depth, self.pending = depth, deque()
+        # its ops at the run's thread count from the first (a new thread takes torch's count only
+        # at its first parallel op; MKL's first matmul there used every core)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="clviz-aside", initializer=torch.set_num_threads,
+                                       initargs=(torch.get_num_threads(),)) if on and self.free(device_type) else None
+        self.depth, self.pending, self.failed = depth, deque(), False
 
     @staticmethod
     def free(device_type: str) -> bool:
@@ -102,9 +102,18 @@ class Aside:
     def post(self, fn, *args):
         if self.pool is None:
             return fn(*args)
-        while len(self.pending) >= self.depth:
-            self.pending.popleft().result()
-        self.pending.append(self.pool.submit(fn, *args))
+        while self.pending and (self.pending[0].done() or len(self.pending) >= self.depth):
+            self.pending.popleft().result()  # (raises a failed one's error)
+        self.pending.append(self.pool.submit(self._guarded, fn, args))
+
+    def _guarded(self, fn, args):  # after a failure, what was posted behind it does nothing (no event goes out)
+        if self.failed:
+            return
+        try:
+            fn(*args)
+        except BaseException:
+            self.failed = True
+            raise
 
     def __enter__(self):
         return self
