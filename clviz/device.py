@@ -76,10 +76,10 @@ class Aside:
     core free (one CPU run at THREADS, one, where this process may use two), at once otherwise
     (a GPU queues its kernels already; a CPU whose cores the runs' ops all use would only share
     them: 2 torch threads plus one aside ran 1.3x slower than one after the other, and two
-    Remedies methods side by side, each with an aside, 1.2x slower). What it is given must not change behind it: `copy(model)` is the model as
-    it is now, a copy where the work runs aside (an MLP's: 0.3 ms). At most `depth` wait; the
-    next `post` then waits for the oldest, so a lagging aside slows the run, never piles up
-    copies. Its work's error is raised in the run's thread, at the first `post` after it or at the
+    Remedies methods side by side, each with an aside, 1.2x slower). What it is given must not
+    change behind it: `copy(model)` is the model as it is now, a copy where the work runs aside
+    (an MLP's: 0.3 ms). At most `depth` wait; the next `post` then waits for the oldest, so a
+    lagging aside slows the run, never piles up copies. Its work's error is raised in the run's thread, at the first `post` after it or at the
     end of the `with` block, and nothing posted behind it runs (no event goes out); an error in
     the run's thread drops the work not started."""
 

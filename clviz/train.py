@@ -406,6 +406,9 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
         hist["curve"].append(row)
         emit({"event": "epoch_end", **row})
 
+    def measure_step(m, k, step):  # the stability gap: the first steps on a new task, seen closely
+        watch(m, k, step, method.forward(m, x_live)[0])
+
     def measure_task(m, k, classes, seen, grads):
         test = method.forward(m, data.x_test)  # one pass of all copies serves the metrics and `extra`
         recs = summarise(*test, data.y_test, data.num_classes, tasks, seen)
@@ -432,9 +435,9 @@ def run_sequential(model, data, tasks, loss_fn, *, optimizer="adam", lr=1e-3, ep
             def on_epoch(e, loss):
                 aside.post(measure_epoch, aside.copy(model), k, seen, e, loss, it + e * nb)
 
-            def after_step(s):  # the stability gap: the first steps on a new task, seen closely
+            def after_step(s):
                 if k > 0 and s <= watch.first and s % watch.every == 0:
-                    aside.post(lambda m, k, step: watch(m, k, step, method.forward(m, x_live)[0]), aside.copy(model), k, it + s)
+                    aside.post(measure_step, aside.copy(model), k, it + s)
 
             if acc is not None:
                 acc.reset()

@@ -1,5 +1,7 @@
 """The training loop against a plain PyTorch loop, and the class-incremental driver's records
 against measurements made by hand."""
+import threading
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -188,7 +190,7 @@ def _measured_run(monkeypatch, aside: bool):
     events, where = [], []
 
     def extra(m, k, test):
-        where.append(__import__("threading").current_thread().name)
+        where.append(threading.current_thread().name)
         return [{"w": p.sum().item()} for p in m.parameters()][:2]  # a record per copy, from the weights
     hist = run_sequential(BatchedNet([net(0), net(1)]), d, TASKS, make_loss("ce"), epochs=2, batch_size=32, seed=3,
                           on_event=events.append, extra=extra, live_eval_n=300, watch=watch)
@@ -217,7 +219,6 @@ def test_measurements_aside_equal_those_in_the_run(monkeypatch):
 def test_an_error_aside_is_the_runs_error(monkeypatch):
     """A measurement's error, raised in the aside's thread, ends the run with that error, and the
     aside's thread with it."""
-    import threading
     from clviz.device import Aside
     monkeypatch.setattr(Aside, "free", staticmethod(lambda device_type: True))
     d = D.load("digits")
@@ -236,7 +237,6 @@ def test_an_error_aside_is_the_runs_error(monkeypatch):
 
 def test_aside_keeps_order_and_bounds_what_waits(monkeypatch):
     """In order, at most `depth` waiting (a lagging aside holds the run back); at once where it is off."""
-    import threading
     from clviz.device import Aside
     monkeypatch.setattr(Aside, "free", staticmethod(lambda device_type: True))
     done, waiting = [], []
@@ -261,7 +261,6 @@ def test_aside_keeps_order_and_bounds_what_waits(monkeypatch):
 def test_aside_only_where_the_runs_leave_a_core(monkeypatch):
     """One run at one thread of two: aside. Two runs side by side (device.side_by_side), a run at
     every thread, or a server that gives each worker one: in the run's thread."""
-    import threading
     from clviz import device
     from clviz.device import Aside
     monkeypatch.setattr(device, "SIDE_BY_SIDE", 2)
